@@ -1,0 +1,33 @@
+# Every target creates the virtualenv from nothing when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test validate plan bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/c360 demo --out build/demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q -n 2
+
+validate: $(STAMP)
+	$(BIN)/c360 validate
+
+plan: $(STAMP)
+	$(BIN)/c360 plan --stack dev
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

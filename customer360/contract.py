@@ -1,0 +1,681 @@
+"""The one declaration of sources, tables and pipeline steps that every other part reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO_ROOT / "sql"
+SCHEDULED_QUERIES_DIR = REPO_ROOT / "scheduled_queries"
+
+DATASETS = ("raw", "silver", "gold", "ops")
+DATASET_DESCRIPTIONS = {
+    "raw": "Source CSV deliveries loaded as-is, every column STRING, one partition per delivery day.",
+    "silver": "Typed, cleaned and de-duplicated source tables plus the customer identity map.",
+    "gold": "Customer 360 business tables, rebuilt atomically by every pipeline run.",
+    "ops": "Pipeline operations: rejected rows, run history and data-quality results.",
+}
+# The partition pseudo-column of the raw tables (ingestion-time partitioning in
+# BigQuery, a real DATE column in the local engine).
+RAW_PARTITION_COLUMN = "_PARTITIONDATE"
+DELIVERY_DATE_COLUMN = "_delivery_date"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # BigQuery type name: STRING, INT64, NUMERIC, FLOAT64, BOOL, DATE, TIMESTAMP
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    dataset: str
+    name: str
+    grain: str
+    columns: tuple[Column, ...]
+    partition_by: str | None = None  # a DATE/TIMESTAMP column
+    cluster_by: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}.{self.name}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.ref} has no column {name!r}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One CSV export of a source system, and the silver table it feeds."""
+
+    name: str
+    system: str
+    description: str
+    columns: tuple[tuple[str, str], ...]  # (name, description) in file order
+    primary_key: tuple[str, ...]
+    silver: Table
+    version_column: str | None = None  # the column whose latest value wins on de-duplication
+    rejection_reasons: tuple[str, ...] = ("missing_key",)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def raw(self) -> Table:
+        return Table(
+            dataset="raw",
+            name=self.name,
+            grain=f"one row per line of a {self.name} CSV delivery, as delivered",
+            columns=tuple(Column(n, "STRING", d) for n, d in self.columns),
+            partition_by=RAW_PARTITION_COLUMN,
+        )
+
+
+def _cols(*specs: tuple) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
+
+
+_DELIVERY = (DELIVERY_DATE_COLUMN, "DATE", "Delivery day of the raw partition the kept row came from.", True)
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        name="customers",
+        system="CRM",
+        description="Customer master records exported by the CRM.",
+        columns=(
+            ("customer_id", "CRM identifier of the customer."),
+            ("first_name", "Given name."),
+            ("last_name", "Family name."),
+            ("email", "E-mail address as typed into the CRM."),
+            ("phone", "Phone number in any punctuation."),
+            ("birth_date", "Date of birth, YYYY-MM-DD or MM/DD/YYYY."),
+            ("city", "City of the postal address."),
+            ("state", "State or province of the postal address."),
+            ("country", "Country of the postal address."),
+            ("signup_date", "Day the customer registered."),
+            ("updated_at", "When the CRM record last changed."),
+        ),
+        primary_key=("customer_id",),
+        version_column="updated_at",
+        silver=Table(
+            "silver",
+            "customers",
+            "one row per CRM customer_id, latest version",
+            _cols(
+                ("customer_id", "STRING", "CRM identifier of the customer.", True),
+                ("first_name", "STRING", "Given name, trimmed."),
+                ("last_name", "STRING", "Family name, trimmed."),
+                ("email", "STRING", "Lower-cased e-mail, NULL when not a valid address."),
+                ("phone", "STRING", "E.164 phone (+1 and ten digits), NULL when not a North American number."),
+                ("birth_date", "DATE", "Date of birth, NULL when unparsable."),
+                ("city", "STRING", "City, trimmed."),
+                ("state", "STRING", "State or province, trimmed."),
+                ("country", "STRING", "Country, trimmed."),
+                ("signup_date", "DATE", "Day the customer registered, NULL when unparsable."),
+                ("updated_at", "TIMESTAMP", "When the CRM record last changed (UTC)."),
+                _DELIVERY,
+            ),
+            cluster_by=("customer_id",),
+        ),
+    ),
+    Source(
+        name="products",
+        system="Product catalogue",
+        description="Products on sale and their list prices.",
+        columns=(
+            ("product_id", "Catalogue identifier of the product."),
+            ("product_name", "Display name."),
+            ("category", "Merchandise category."),
+            ("brand", "Brand name."),
+            ("unit_price", "List price, optionally with a leading $."),
+            ("updated_at", "When the catalogue record last changed."),
+        ),
+        primary_key=("product_id",),
+        version_column="updated_at",
+        silver=Table(
+            "silver",
+            "products",
+            "one row per product_id, latest version",
+            _cols(
+                ("product_id", "STRING", "Catalogue identifier of the product.", True),
+                ("product_name", "STRING", "Display name, trimmed."),
+                ("category", "STRING", "Merchandise category; Uncategorized when empty.", True),
+                ("brand", "STRING", "Brand name, trimmed."),
+                ("unit_price", "NUMERIC", "List price, NULL when not a non-negative decimal."),
+                ("updated_at", "TIMESTAMP", "When the catalogue record last changed (UTC)."),
+                _DELIVERY,
+            ),
+            cluster_by=("product_id",),
+        ),
+    ),
+    Source(
+        name="stores",
+        system="Store estate",
+        description="Physical stores and the region they report to.",
+        columns=(
+            ("store_id", "Identifier of the store."),
+            ("store_name", "Display name of the store."),
+            ("city", "City the store is in."),
+            ("state", "State the store is in."),
+            ("region", "Sales region of the store."),
+            ("opened_date", "Day the store opened."),
+        ),
+        primary_key=("store_id",),
+        silver=Table(
+            "silver",
+            "stores",
+            "one row per store_id, latest delivery",
+            _cols(
+                ("store_id", "STRING", "Identifier of the store.", True),
+                ("store_name", "STRING", "Display name of the store."),
+                ("city", "STRING", "City the store is in."),
+                ("state", "STRING", "State the store is in."),
+                ("region", "STRING", "Sales region of the store."),
+                ("opened_date", "DATE", "Day the store opened, NULL when unparsable."),
+                _DELIVERY,
+            ),
+        ),
+    ),
+    Source(
+        name="online_orders",
+        system="E-commerce platform",
+        description="Web and mobile-app order lines.",
+        columns=(
+            ("order_id", "Identifier of the order."),
+            ("line_number", "Position of the line within the order."),
+            ("customer_id", "CRM identifier of the ordering customer."),
+            ("order_ts", "When the order was placed."),
+            ("channel", "web or mobile_app."),
+            ("product_id", "Product ordered."),
+            ("quantity", "Units ordered, a positive whole number."),
+            ("unit_price", "Price per unit charged."),
+            ("discount_amount", "Discount on the whole line; empty means none."),
+            ("order_status", "completed, cancelled or returned."),
+        ),
+        primary_key=("order_id", "line_number"),
+        rejection_reasons=(
+            "missing_key",
+            "invalid_timestamp",
+            "invalid_quantity",
+            "invalid_price",
+            "invalid_discount",
+            "invalid_channel",
+            "invalid_status",
+        ),
+        silver=Table(
+            "silver",
+            "online_order_lines",
+            "one row per (order_id, line_number), latest delivery",
+            _cols(
+                ("order_id", "STRING", "Identifier of the order.", True),
+                ("line_number", "INT64", "Position of the line within the order.", True),
+                ("customer_id", "STRING", "CRM identifier of the ordering customer, as delivered."),
+                ("order_ts", "TIMESTAMP", "When the order was placed (UTC).", True),
+                ("channel", "STRING", "web or mobile_app.", True),
+                ("product_id", "STRING", "Product ordered."),
+                ("quantity", "INT64", "Units ordered.", True),
+                ("unit_price", "NUMERIC", "Price per unit charged.", True),
+                ("discount_amount", "NUMERIC", "Discount on the whole line (0 when none).", True),
+                ("line_revenue", "NUMERIC", "quantity x unit_price - discount_amount.", True),
+                ("order_status", "STRING", "completed, cancelled or returned.", True),
+                _DELIVERY,
+            ),
+            partition_by="order_ts",
+            cluster_by=("customer_id", "product_id"),
+        ),
+    ),
+    Source(
+        name="store_sales",
+        system="Point of sale",
+        description="In-store sale lines from the tills.",
+        columns=(
+            ("transaction_id", "Identifier of the till transaction."),
+            ("line_number", "Position of the line within the transaction."),
+            ("store_id", "Store the sale happened in."),
+            ("loyalty_card_id", "Loyalty card scanned at the till, if any."),
+            ("transaction_ts", "When the transaction was rung up."),
+            ("product_id", "Product sold."),
+            ("quantity", "Units sold, a positive whole number."),
+            ("unit_price", "Price per unit charged."),
+            ("discount_amount", "Discount on the whole line; empty means none."),
+            ("payment_method", "How the customer paid."),
+        ),
+        primary_key=("transaction_id", "line_number"),
+        rejection_reasons=(
+            "missing_key",
+            "invalid_timestamp",
+            "invalid_quantity",
+            "invalid_price",
+            "invalid_discount",
+        ),
+        silver=Table(
+            "silver",
+            "store_sale_lines",
+            "one row per (transaction_id, line_number), latest delivery",
+            _cols(
+                ("transaction_id", "STRING", "Identifier of the till transaction.", True),
+                ("line_number", "INT64", "Position of the line within the transaction.", True),
+                ("store_id", "STRING", "Store the sale happened in."),
+                ("loyalty_card_id", "STRING", "Loyalty card scanned at the till, NULL when none."),
+                ("transaction_ts", "TIMESTAMP", "When the transaction was rung up (UTC).", True),
+                ("product_id", "STRING", "Product sold."),
+                ("quantity", "INT64", "Units sold.", True),
+                ("unit_price", "NUMERIC", "Price per unit charged.", True),
+                ("discount_amount", "NUMERIC", "Discount on the whole line (0 when none).", True),
+                ("line_revenue", "NUMERIC", "quantity x unit_price - discount_amount.", True),
+                ("payment_method", "STRING", "How the customer paid, lower-cased."),
+                _DELIVERY,
+            ),
+            partition_by="transaction_ts",
+            cluster_by=("store_id", "loyalty_card_id"),
+        ),
+    ),
+    Source(
+        name="loyalty_members",
+        system="Loyalty programme",
+        description="Loyalty programme members and their cards.",
+        columns=(
+            ("loyalty_card_id", "Identifier of the loyalty card."),
+            ("customer_id", "CRM identifier the member gave, if any."),
+            ("email", "E-mail address of the member."),
+            ("phone", "Phone number of the member."),
+            ("first_name", "Given name."),
+            ("last_name", "Family name."),
+            ("tier", "bronze, silver, gold or platinum."),
+            ("points_balance", "Points currently on the card."),
+            ("enrolled_date", "Day the member joined."),
+            ("updated_at", "When the membership record last changed."),
+        ),
+        primary_key=("loyalty_card_id",),
+        version_column="updated_at",
+        silver=Table(
+            "silver",
+            "loyalty_members",
+            "one row per loyalty_card_id, latest version",
+            _cols(
+                ("loyalty_card_id", "STRING", "Identifier of the loyalty card.", True),
+                ("customer_id", "STRING", "CRM identifier the member gave, as delivered."),
+                ("email", "STRING", "Lower-cased e-mail, NULL when not a valid address."),
+                ("phone", "STRING", "E.164 phone, NULL when not a North American number."),
+                ("first_name", "STRING", "Given name, trimmed."),
+                ("last_name", "STRING", "Family name, trimmed."),
+                ("tier", "STRING", "Bronze, Silver, Gold or Platinum; NULL when unknown."),
+                ("points_balance", "INT64", "Points on the card, NULL when not a whole number."),
+                ("enrolled_date", "DATE", "Day the member joined, NULL when unparsable."),
+                ("updated_at", "TIMESTAMP", "When the membership record last changed (UTC)."),
+                _DELIVERY,
+            ),
+            cluster_by=("customer_id",),
+        ),
+    ),
+    Source(
+        name="support_tickets",
+        system="Support desk",
+        description="Customer-support tickets.",
+        columns=(
+            ("ticket_id", "Identifier of the ticket."),
+            ("customer_id", "CRM identifier of the customer, if known to the desk."),
+            ("customer_email", "E-mail the customer wrote from."),
+            ("agent_id", "Agent the ticket is assigned to."),
+            ("channel", "phone, email or chat."),
+            ("category", "Topic of the ticket."),
+            ("created_at", "When the ticket was opened."),
+            ("resolved_at", "When the ticket was resolved, if it was."),
+            ("status", "open, pending, resolved or closed."),
+            ("csat_score", "Customer satisfaction, a whole number 1 to 5."),
+        ),
+        primary_key=("ticket_id",),
+        rejection_reasons=(
+            "missing_key",
+            "invalid_timestamp",
+            "invalid_channel",
+            "invalid_status",
+            "invalid_resolution_time",
+        ),
+        silver=Table(
+            "silver",
+            "support_tickets",
+            "one row per ticket_id, latest delivery",
+            _cols(
+                ("ticket_id", "STRING", "Identifier of the ticket.", True),
+                ("customer_id", "STRING", "CRM identifier of the customer, as delivered."),
+                ("customer_email", "STRING", "Lower-cased e-mail, NULL when not a valid address."),
+                ("agent_id", "STRING", "Agent the ticket is assigned to."),
+                ("channel", "STRING", "phone, email or chat.", True),
+                ("category", "STRING", "Topic of the ticket."),
+                ("created_at", "TIMESTAMP", "When the ticket was opened (UTC).", True),
+                ("resolved_at", "TIMESTAMP", "When the ticket was resolved (UTC), NULL when not or unparsable."),
+                ("status", "STRING", "open, pending, resolved or closed.", True),
+                ("csat_score", "INT64", "Customer satisfaction 1-5, NULL when missing or out of range."),
+                _DELIVERY,
+            ),
+            partition_by="created_at",
+            cluster_by=("agent_id", "customer_id"),
+        ),
+    ),
+    Source(
+        name="support_agents",
+        system="Support desk",
+        description="Support agents and their teams.",
+        columns=(
+            ("agent_id", "Identifier of the agent."),
+            ("agent_name", "Full name of the agent."),
+            ("team", "Team the agent works in."),
+            ("hire_date", "Day the agent was hired."),
+        ),
+        primary_key=("agent_id",),
+        silver=Table(
+            "silver",
+            "support_agents",
+            "one row per agent_id, latest delivery",
+            _cols(
+                ("agent_id", "STRING", "Identifier of the agent.", True),
+                ("agent_name", "STRING", "Full name of the agent."),
+                ("team", "STRING", "Team the agent works in."),
+                ("hire_date", "DATE", "Day the agent was hired, NULL when unparsable."),
+                _DELIVERY,
+            ),
+        ),
+    ),
+)
+
+SOURCES_BY_NAME = {s.name: s for s in SOURCES}
+
+CUSTOMER_IDENTITY = Table(
+    "silver",
+    "customer_identity",
+    "one row per (source, source_id): every source identifier and the customer it resolves to",
+    _cols(
+        ("source", "STRING", "Source the identifier comes from (customers, loyalty_members, online_orders, store_sales, support_tickets).", True),
+        ("source_id", "STRING", "The identifier: CRM customer_id, loyalty_card_id, an order's customer_id, a sale's loyalty_card_id, or a ticket_id.", True),
+        ("customer_key", "STRING", "Resolved customer: a CRM customer_id or L-<loyalty_card_id>; NULL when unresolved."),
+        ("match_rule", "STRING", "Rule that resolved it: crm_customer, customer_id, email, phone, loyalty_card, loyalty_only or unresolved.", True),
+    ),
+    cluster_by=("source", "source_id"),
+)
+
+GOLD_TABLES: tuple[Table, ...] = (
+    Table(
+        "gold",
+        "average_order_value",
+        "one row per (dimension, dimension_id)",
+        _cols(
+            ("dimension", "STRING", "product, category or store.", True),
+            ("dimension_id", "STRING", "product_id, category name or store_id (ONLINE for online orders).", True),
+            ("dimension_name", "STRING", "Product name, category name or store name; Unknown when not in the catalogue.", True),
+            ("order_count", "INT64", "Distinct orders with at least one counted line in the group.", True),
+            ("units", "INT64", "Sum of quantity over counted lines.", True),
+            ("revenue", "NUMERIC", "Sum of line revenue over counted lines.", True),
+            ("average_order_value", "NUMERIC", "revenue / order_count.", True),
+        ),
+        cluster_by=("dimension",),
+    ),
+    Table(
+        "gold",
+        "customer_segments",
+        "one row per customer_key",
+        _cols(
+            ("customer_key", "STRING", "Resolved customer identity.", True),
+            ("lifetime_revenue", "NUMERIC", "Completed online plus in-store revenue.", True),
+            ("order_count", "INT64", "Completed online orders plus store transactions.", True),
+            ("first_order_at", "TIMESTAMP", "Earliest counted order (UTC)."),
+            ("last_order_at", "TIMESTAMP", "Latest counted order (UTC)."),
+            ("loyalty_tier", "STRING", "Tier of the customer's best loyalty card."),
+            ("is_high_value", "BOOL", "Has orders and lifetime revenue at or above the 90th percentile of buyers.", True),
+            ("is_one_time_buyer", "BOOL", "Exactly one order.", True),
+            ("is_loyalty_champion", "BOOL", "Gold or Platinum tier with two or more orders.", True),
+            ("segment", "STRING", "High-Value, Loyalty Champions, One-Time Buyers, Repeat Buyers or Prospects.", True),
+        ),
+        cluster_by=("segment",),
+    ),
+    Table(
+        "gold",
+        "channel_activity_trends",
+        "one row per (channel, day_of_week_number, hour_of_day) with activity",
+        _cols(
+            ("channel", "STRING", "web, mobile_app, in_store, support_phone, support_email or support_chat.", True),
+            ("day_of_week", "STRING", "Sunday to Saturday, UTC.", True),
+            ("day_of_week_number", "INT64", "1 = Sunday ... 7 = Saturday.", True),
+            ("hour_of_day", "INT64", "Hour 0-23, UTC.", True),
+            ("activity_count", "INT64", "Distinct orders (any status), transactions or tickets.", True),
+            ("revenue", "NUMERIC", "Completed revenue; 0 for support channels.", True),
+            ("distinct_customers", "INT64", "Distinct resolved customers active in the slot.", True),
+            ("activity_rank", "INT64", "RANK of activity_count, busiest first, within the channel.", True),
+            ("is_peak", "BOOL", "activity_rank = 1.", True),
+        ),
+        cluster_by=("channel",),
+    ),
+    Table(
+        "gold",
+        "agent_performance_summary",
+        "one row per agent_id",
+        _cols(
+            ("agent_id", "STRING", "Identifier of the agent.", True),
+            ("agent_name", "STRING", "Agent name; Unknown when only seen on tickets.", True),
+            ("team", "STRING", "Team of the agent; NULL when unknown."),
+            ("tickets_assigned", "INT64", "Tickets assigned to the agent.", True),
+            ("tickets_resolved", "INT64", "Tickets resolved or closed with a resolution time.", True),
+            ("open_tickets", "INT64", "Tickets open or pending.", True),
+            ("resolution_rate", "FLOAT64", "tickets_resolved / tickets_assigned; NULL when none assigned."),
+            ("avg_resolution_hours", "FLOAT64", "Mean hours from creation to resolution over resolved tickets."),
+            ("avg_csat", "FLOAT64", "Mean of the non-NULL CSAT scores."),
+        ),
+    ),
+    Table(
+        "gold",
+        "customer_360",
+        "one row per customer_key",
+        _cols(
+            ("customer_key", "STRING", "Resolved customer identity.", True),
+            ("crm_customer_id", "STRING", "CRM customer_id; NULL for loyalty-only customers."),
+            ("loyalty_card_id", "STRING", "Best loyalty card (highest tier, most points, smallest id)."),
+            ("first_name", "STRING", "Given name, from CRM else loyalty."),
+            ("last_name", "STRING", "Family name, from CRM else loyalty."),
+            ("email", "STRING", "E-mail, from CRM else loyalty."),
+            ("phone", "STRING", "Phone, from CRM else loyalty."),
+            ("city", "STRING", "City from CRM."),
+            ("state", "STRING", "State from CRM."),
+            ("signup_date", "DATE", "CRM signup date, else loyalty enrolment date."),
+            ("loyalty_tier", "STRING", "Tier of the best loyalty card."),
+            ("points_balance", "INT64", "Points on the best loyalty card."),
+            ("online_order_count", "INT64", "Completed online orders.", True),
+            ("online_revenue", "NUMERIC", "Completed online revenue.", True),
+            ("store_transaction_count", "INT64", "Store transactions.", True),
+            ("store_revenue", "NUMERIC", "In-store revenue.", True),
+            ("lifetime_revenue", "NUMERIC", "online_revenue + store_revenue.", True),
+            ("first_order_at", "TIMESTAMP", "Earliest counted order (UTC)."),
+            ("last_order_at", "TIMESTAMP", "Latest counted order (UTC)."),
+            ("support_ticket_count", "INT64", "Support tickets.", True),
+            ("open_ticket_count", "INT64", "Tickets open or pending.", True),
+            ("avg_csat", "FLOAT64", "Mean CSAT over the customer's tickets."),
+            ("last_interaction_at", "TIMESTAMP", "Latest order (any status), sale or ticket (UTC)."),
+            ("segment", "STRING", "Segment from gold.customer_segments.", True),
+        ),
+        cluster_by=("customer_key",),
+    ),
+)
+
+OPS_TABLES: tuple[Table, ...] = (
+    Table(
+        "ops",
+        "rejected_rows",
+        "one row per raw row that failed a hard cleaning rule",
+        _cols(
+            ("source", "STRING", "Source the row was delivered in.", True),
+            ("delivery_date", "DATE", "Delivery day (raw partition) of the row.", True),
+            ("reason", "STRING", "First hard rule the row broke.", True),
+            ("record_key", "STRING", "Primary-key values as delivered, joined with '|'."),
+            ("raw_values", "STRING", "The raw row as a JSON object of strings.", True),
+            ("run_id", "STRING", "Run that rejected the row.", True),
+        ),
+        partition_by="delivery_date",
+        cluster_by=("source", "reason"),
+    ),
+    Table(
+        "ops",
+        "pipeline_runs",
+        "one row per step per run",
+        _cols(
+            ("run_id", "STRING", "Identifier of the pipeline run.", True),
+            ("run_date", "DATE", "Delivery day the run processed.", True),
+            ("step", "STRING", "Pipeline step name.", True),
+            ("step_kind", "STRING", "load, silver, identity, quality or gold.", True),
+            ("target_table", "STRING", "Table the step writes."),
+            ("started_at", "TIMESTAMP", "When the step started (UTC).", True),
+            ("finished_at", "TIMESTAMP", "When the step finished (UTC)."),
+            ("duration_seconds", "FLOAT64", "Wall time of the step."),
+            ("rows_in", "INT64", "Rows the step read."),
+            ("rows_out", "INT64", "Rows the step wrote or kept."),
+            ("rows_rejected", "INT64", "Rows the step sent to ops.rejected_rows."),
+            ("status", "STRING", "succeeded, failed or rolled_back.", True),
+            ("message", "STRING", "Error message of a failed step."),
+            ("engine", "STRING", "duckdb or bigquery.", True),
+            ("input_fingerprint", "STRING", "SHA-256 of the delivery's files and the pipeline's SQL."),
+        ),
+        partition_by="run_date",
+    ),
+    Table(
+        "ops",
+        "data_quality_results",
+        "one row per check per run",
+        _cols(
+            ("run_id", "STRING", "Run the check belongs to.", True),
+            ("run_date", "DATE", "Delivery day of the run.", True),
+            ("check_name", "STRING", "Name of the data-quality check.", True),
+            ("target_table", "STRING", "Table the check inspects.", True),
+            ("severity", "STRING", "error (blocks the run) or warn.", True),
+            ("violating_rows", "INT64", "Rows the check returned.", True),
+            ("status", "STRING", "pass, fail or warn.", True),
+            ("checked_at", "TIMESTAMP", "When the check ran (UTC).", True),
+        ),
+        partition_by="run_date",
+    ),
+)
+
+SILVER_TABLES: tuple[Table, ...] = tuple(s.silver for s in SOURCES) + (CUSTOMER_IDENTITY,)
+RAW_TABLES: tuple[Table, ...] = tuple(s.raw for s in SOURCES)
+ALL_TABLES: tuple[Table, ...] = RAW_TABLES + SILVER_TABLES + GOLD_TABLES + OPS_TABLES
+TABLES_BY_REF = {t.ref: t for t in ALL_TABLES}
+
+
+# ---------------------------------------------------------------------------
+# Pipeline steps, in execution order.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str  # silver | identity | quality | gold
+    sql_file: str  # path relative to sql/
+    target: str | None = None  # table ref the step writes
+    source: str | None = None  # for silver steps: the source it cleans
+    severity: str = "error"  # for quality steps: error blocks the run, warn only records
+    description: str = ""
+
+    @property
+    def path(self) -> Path:
+        return SQL_DIR / self.sql_file
+
+    @property
+    def procedure_name(self) -> str:
+        return f"step_{self.kind}_{self.name}"
+
+    def read_sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    name: str
+    sql_file: str
+    target: str
+    severity: str
+    description: str
+
+
+QUALITY_CHECKS: tuple[QualityCheck, ...] = (
+    QualityCheck("raw_header_matches_contract", "quality/raw_header_matches_contract.sql", "raw", "error",
+                 "Every header row kept in raw matches the source contract column for column."),
+    QualityCheck("silver_keys_unique_and_present", "quality/silver_keys_unique_and_present.sql", "silver", "error",
+                 "Every silver table has one row per primary key and no NULL key column."),
+    QualityCheck("silver_accepted_values", "quality/silver_accepted_values.sql", "silver", "error",
+                 "Enumerations hold only their accepted values."),
+    QualityCheck("conservation", "quality/conservation.sql", "ops.rejected_rows", "error",
+                 "For every source, the day's raw rows equal accepted plus rejected rows."),
+    QualityCheck("identity_resolves_to_identities", "quality/identity_resolves_to_identities.sql", "silver.customer_identity", "error",
+                 "Every customer_key in the identity map is a CRM customer or a loyalty-only member."),
+    QualityCheck("facts_reference_known_dimensions", "quality/facts_reference_known_dimensions.sql", "silver", "warn",
+                 "Order and sale lines name products and stores that exist (unknown ones are kept and reported)."),
+)
+
+PIPELINE: tuple[Step, ...] = (
+    tuple(
+        Step(s.silver.name, "silver", f"silver/{s.silver.name}.sql", s.silver.ref, s.name,
+             description=f"Clean and de-duplicate the day's {s.name} delivery into {s.silver.ref}.")
+        for s in SOURCES
+    )
+    + (
+        Step("customer_identity", "identity", "silver/customer_identity.sql", CUSTOMER_IDENTITY.ref,
+             description="Resolve every source identifier to a customer over all silver data."),
+    )
+    + tuple(
+        Step(c.name, "quality", c.sql_file, c.target, severity=c.severity, description=c.description)
+        for c in QUALITY_CHECKS
+    )
+    + tuple(
+        Step(t.name, "gold", f"gold/{t.name}.sql", t.ref, description=f"Rebuild {t.ref} ({t.grain}).")
+        for t in (
+            # customer_segments feeds customer_360, so it runs first.
+            GOLD_TABLES[0], GOLD_TABLES[1], GOLD_TABLES[2], GOLD_TABLES[3], GOLD_TABLES[4],
+        )
+    )
+)
+
+STEPS_BY_NAME = {s.name: s for s in PIPELINE}
+
+# Query parameters every step may use, with their BigQuery types.
+QUERY_PARAMETERS = {"run_date": "DATE", "run_id": "STRING"}
+
+
+def source_for_silver(table_name: str) -> Source:
+    for s in SOURCES:
+        if s.silver.name == table_name:
+            return s
+    raise KeyError(table_name)
+
+
+def table(ref: str) -> Table:
+    try:
+        return TABLES_BY_REF[ref]
+    except KeyError:
+        raise KeyError(f"no table {ref!r} in the contract") from None
+
+
+@dataclass(frozen=True)
+class EnumRule:
+    table: str
+    column: str
+    values: tuple[str, ...]
+
+
+ACCEPTED_VALUES: tuple[EnumRule, ...] = (
+    EnumRule("silver.online_order_lines", "channel", ("web", "mobile_app")),
+    EnumRule("silver.online_order_lines", "order_status", ("completed", "cancelled", "returned")),
+    EnumRule("silver.support_tickets", "channel", ("phone", "email", "chat")),
+    EnumRule("silver.support_tickets", "status", ("open", "pending", "resolved", "closed")),
+    EnumRule("silver.loyalty_members", "tier", ("Bronze", "Silver", "Gold", "Platinum")),
+)
+
+LOYALTY_TIER_ORDER = ("Bronze", "Silver", "Gold", "Platinum")
