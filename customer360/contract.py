@@ -401,6 +401,7 @@ CUSTOMER_IDENTITY = Table(
         ("source_id", "STRING", "The identifier: CRM customer_id, loyalty_card_id, an order's customer_id, a sale's loyalty_card_id, or a ticket_id.", True),
         ("customer_key", "STRING", "Resolved customer: a CRM customer_id or L-<loyalty_card_id>; NULL when unresolved."),
         ("match_rule", "STRING", "Rule that resolved it: crm_customer, customer_id, email, phone, loyalty_card, loyalty_only or unresolved.", True),
+        ("is_primary_card", "BOOL", "For loyalty cards: the card that represents its customer (highest tier, most points, smallest id)."),
     ),
     cluster_by=("source", "source_id"),
 )
@@ -578,46 +579,50 @@ TABLES_BY_REF = {t.ref: t for t in ALL_TABLES}
 class Step:
     name: str
     kind: str  # silver | identity | quality | gold
-    sql_file: str  # path relative to sql/
-    target: str | None = None  # table ref the step writes
+    sql_file: str | None  # path relative to sql/; None for checks generated from the contract
+    target: str | None = None  # table ref the step writes (for checks: the table inspected)
     source: str | None = None  # for silver steps: the source it cleans
     severity: str = "error"  # for quality steps: error blocks the run, warn only records
     description: str = ""
 
     @property
-    def path(self) -> Path:
-        return SQL_DIR / self.sql_file
+    def path(self) -> Path | None:
+        return SQL_DIR / self.sql_file if self.sql_file else None
 
     @property
     def procedure_name(self) -> str:
         return f"step_{self.kind}_{self.name}"
 
-    def read_sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+    @property
+    def procedure_dataset(self) -> str:
+        """Dataset holding the step's stored procedure: the layer it writes, ops for checks."""
+        return "ops" if self.kind == "quality" else self.target.split(".")[0]
 
 
 @dataclass(frozen=True)
 class QualityCheck:
     name: str
-    sql_file: str
     target: str
     severity: str
     description: str
+    sql_file: str | None = None  # None: generated from this contract by customer360.sqlgen
 
 
 QUALITY_CHECKS: tuple[QualityCheck, ...] = (
-    QualityCheck("raw_header_matches_contract", "quality/raw_header_matches_contract.sql", "raw", "error",
-                 "Every header row kept in raw matches the source contract column for column."),
-    QualityCheck("silver_keys_unique_and_present", "quality/silver_keys_unique_and_present.sql", "silver", "error",
+    QualityCheck("raw_header_matches_contract", "raw", "error",
+                 "Every header row kept in the day's raw partition matches the source contract column for column."),
+    QualityCheck("silver_keys_unique_and_present", "silver", "error",
                  "Every silver table has one row per primary key and no NULL key column."),
-    QualityCheck("silver_accepted_values", "quality/silver_accepted_values.sql", "silver", "error",
+    QualityCheck("silver_accepted_values", "silver", "error",
                  "Enumerations hold only their accepted values."),
-    QualityCheck("conservation", "quality/conservation.sql", "ops.rejected_rows", "error",
-                 "For every source, the day's raw rows equal accepted plus rejected rows."),
-    QualityCheck("identity_resolves_to_identities", "quality/identity_resolves_to_identities.sql", "silver.customer_identity", "error",
-                 "Every customer_key in the identity map is a CRM customer or a loyalty-only member."),
-    QualityCheck("facts_reference_known_dimensions", "quality/facts_reference_known_dimensions.sql", "silver", "warn",
-                 "Order and sale lines name products and stores that exist (unknown ones are kept and reported)."),
+    QualityCheck("conservation", "ops.rejected_rows", "error",
+                 "For every source, the day's raw rows equal rows accepted into silver plus rows rejected."),
+    QualityCheck("identity_resolves_to_identities", "silver.customer_identity", "error",
+                 "Every customer_key in the identity map is a CRM customer or a loyalty-only member.",
+                 "quality/identity_resolves_to_identities.sql"),
+    QualityCheck("facts_reference_known_dimensions", "silver", "warn",
+                 "Order and sale lines name products and stores that exist (unknown ones are kept, reported as Unknown).",
+                 "quality/facts_reference_known_dimensions.sql"),
 )
 
 PIPELINE: tuple[Step, ...] = (
@@ -634,12 +639,10 @@ PIPELINE: tuple[Step, ...] = (
         Step(c.name, "quality", c.sql_file, c.target, severity=c.severity, description=c.description)
         for c in QUALITY_CHECKS
     )
+    # GOLD_TABLES lists customer_segments before customer_360, which reads it.
     + tuple(
         Step(t.name, "gold", f"gold/{t.name}.sql", t.ref, description=f"Rebuild {t.ref} ({t.grain}).")
-        for t in (
-            # customer_segments feeds customer_360, so it runs first.
-            GOLD_TABLES[0], GOLD_TABLES[1], GOLD_TABLES[2], GOLD_TABLES[3], GOLD_TABLES[4],
-        )
+        for t in GOLD_TABLES
     )
 )
 

@@ -1,0 +1,134 @@
+"""Translates the project's BigQuery SQL to DuckDB, fixing where sqlglot's translation differs in meaning.
+
+Every fix lives here. Each is an AST rewrite applied to the parsed BigQuery SQL before
+DuckDB SQL is generated; tests/test_transpile.py pins each one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+
+# BigQuery NUMERIC is DECIMAL(38, 9); sqlglot's bare DECIMAL would be DuckDB's DECIMAL(18, 3).
+NUMERIC = exp.DataType.build("DECIMAL(38, 9)", dialect="duckdb")
+
+_MICROSECONDS = {
+    "MICROSECOND": 1,
+    "MILLISECOND": 1_000,
+    "SECOND": 1_000_000,
+    "MINUTE": 60_000_000,
+    "HOUR": 3_600_000_000,
+    "DAY": 86_400_000_000,
+}
+
+
+class TranspileError(ValueError):
+    """SQL that cannot be carried to DuckDB faithfully."""
+
+
+def _numeric_precision(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL):
+        if not node.expressions:
+            return NUMERIC.copy()
+    return node
+
+
+def _timestamp_diff(node: exp.Expression) -> exp.Expression:
+    # BigQuery counts whole elapsed units (truncating); DuckDB's date_diff counts boundaries crossed.
+    if isinstance(node, exp.TimestampDiff):
+        unit = (node.unit.name if node.unit else "DAY").upper()
+        if unit not in _MICROSECONDS:
+            raise TranspileError(f"TIMESTAMP_DIFF by {unit} is not supported locally; use MICROSECOND..DAY")
+        elapsed = exp.Sub(
+            this=exp.func("epoch_us", node.this),
+            expression=exp.func("epoch_us", node.expression),
+        )
+        if _MICROSECONDS[unit] == 1:
+            return exp.paren(elapsed)
+        # Truncate toward zero like BigQuery (DuckDB's // floors negative values).
+        return exp.func("trunc", exp.Div(this=exp.paren(elapsed), expression=exp.Literal.number(_MICROSECONDS[unit])))
+    return node
+
+
+def _day_of_week(node: exp.Expression) -> exp.Expression:
+    # BigQuery DAYOFWEEK is 1 (Sunday) .. 7; DuckDB's is 0 (Sunday) .. 6.
+    if isinstance(node, exp.Extract) and node.this.name.upper() == "DAYOFWEEK":
+        if not node.args.get("_shifted"):
+            shifted = node.copy()
+            shifted.set("_shifted", True)
+            return exp.paren(exp.Add(this=shifted, expression=exp.Literal.number(1)))
+    return node
+
+
+def _safe_prefix(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and node.this.name.upper() == "SAFE":
+        raise TranspileError(
+            f"SAFE.{node.expression.sql('bigquery')} does not translate to DuckDB; "
+            "use SAFE_CAST on a value first checked with REGEXP_CONTAINS"
+        )
+    return node
+
+
+def _parameters(values: dict[str, object]):
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Parameter):
+            name = node.name
+            if name not in values:
+                raise TranspileError(f"query parameter @{name} has no value")
+            value = values[name]
+            if isinstance(value, dt.date):
+                return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+            if value is None:
+                return exp.null()
+            return exp.Literal.string(str(value))
+        return node
+
+    return replace
+
+
+def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
+    # Locally the raw partition is a real column; quote it so DuckDB does not fold case differently.
+    if isinstance(node, exp.Column) and node.name.upper() == "_PARTITIONDATE":
+        return exp.column("_PARTITIONDATE", table=node.table or None, quoted=True)
+    return node
+
+
+_FIXES = (_safe_prefix, _numeric_precision, _timestamp_diff, _day_of_week, _partition_pseudo_column)
+
+
+def to_duckdb_tree(tree: exp.Expression, parameters: dict[str, object] | None = None) -> exp.Expression:
+    for fix in _FIXES:
+        tree = tree.transform(fix)
+    if parameters is not None:
+        tree = tree.transform(_parameters(parameters))
+    return tree
+
+
+@lru_cache(maxsize=512)
+def _parse(sql: str) -> tuple[exp.Expression, ...]:
+    return tuple(t for t in sqlglot.parse(sql, read="bigquery") if t is not None)
+
+
+def transpile(sql: str, parameters: dict[str, object] | None = None) -> list[str]:
+    """BigQuery SQL (one or more statements) to DuckDB statements."""
+    return [
+        to_duckdb_tree(tree.copy(), parameters).sql(dialect="duckdb")
+        for tree in _parse(sql)
+    ]
+
+
+def transpile_one(sql: str, parameters: dict[str, object] | None = None) -> str:
+    statements = transpile(sql, parameters)
+    if len(statements) != 1:
+        raise TranspileError(f"expected one statement, found {len(statements)}")
+    return statements[0]
+
+
+def function_to_macro(dataset: str, name: str, arguments: list[str], body: str) -> str:
+    """A BigQuery SQL function as a DuckDB macro of the same schema-qualified name."""
+    expression = transpile_one(f"select {body}")
+    expression = expression[len("SELECT ") :]
+    return f"CREATE OR REPLACE MACRO {dataset}.{name}({', '.join(arguments)}) AS ({expression})"

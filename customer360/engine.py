@@ -1,0 +1,392 @@
+"""Runs one delivery through the whole pipeline on a local DuckDB warehouse, atomically."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from customer360 import contract, dialect, sqlgen
+from customer360.contract import SOURCES, Source, Step
+
+DUCKDB_TYPES = {
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "NUMERIC": "DECIMAL(38, 9)",
+    "FLOAT64": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMPTZ",
+}
+
+
+class PipelineError(Exception):
+    """A fatal problem with a run; str() is the one-line message for the user."""
+
+
+class InputError(PipelineError):
+    """The delivery itself is unusable (missing folder, bad header, malformed CSV)."""
+
+
+# ---------------------------------------------------------------------------
+# Delivery discovery and header checks
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryFile:
+    source: Source
+    path: Path
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def discover(data_dir: Path) -> list[DeliveryFile]:
+    """The delivery's files: <source>.csv or <source>/*.csv for any subset of the sources."""
+    if not data_dir.is_dir():
+        raise InputError(f"{_display(data_dir)}: delivery folder not found")
+    found: list[DeliveryFile] = []
+    for entry in sorted(data_dir.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        name = entry.stem if entry.is_file() else entry.name
+        if entry.is_file() and entry.suffix.lower() != ".csv":
+            raise InputError(f"{_display(entry)}: not a CSV file; a delivery holds only <source>.csv or <source>/*.csv")
+        source = contract.SOURCES_BY_NAME.get(name)
+        if source is None:
+            raise InputError(
+                f"{_display(entry)}: '{name}' is not a source of the contract "
+                f"(expected one of: {', '.join(contract.SOURCES_BY_NAME)})"
+            )
+        if entry.is_file():
+            found.append(DeliveryFile(source, entry))
+        else:
+            files = sorted(p for p in entry.iterdir() if p.is_file() and not p.name.startswith("."))
+            for path in files:
+                if path.suffix.lower() != ".csv":
+                    raise InputError(f"{_display(path)}: not a CSV file")
+                found.append(DeliveryFile(source, path))
+    if not found:
+        raise InputError(f"{_display(data_dir)}: no source files (expected <source>.csv or <source>/*.csv)")
+    return found
+
+
+def check_header(file: DeliveryFile) -> None:
+    """Fails unless the first line names exactly the contract's columns in order."""
+    where = _display(file.path)
+    with file.path.open("rb") as handle:
+        first = handle.readline(1 << 20)
+    if not first.strip():
+        raise InputError(f"{where}: empty file, expected the header row of {file.source.name}")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{where}: header is not UTF-8 ({error.reason} at byte {error.start})") from None
+    try:
+        header = next(csv.reader(io.StringIO(text)))
+    except (csv.Error, StopIteration):
+        raise InputError(f"{where}: header row is not valid CSV") from None
+    expected = list(file.source.column_names)
+    if header == expected:
+        return
+    if len(header) == 1 and len(expected) > 1:
+        for delimiter in (";", "\t", "|"):
+            if delimiter in header[0]:
+                raise InputError(f"{where}: header uses {delimiter!r} as delimiter; files must be comma-separated")
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    if missing or extra:
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unexpected {', '.join(extra)}" if extra else "",
+            )
+            if part
+        )
+    else:
+        position = next(i for i, (a, b) in enumerate(zip(header, expected)) if a != b)
+        detail = f"columns out of order: column {position + 1} is {header[position]!r}, expected {expected[position]!r}"
+    raise InputError(f"{where}: header does not match the {file.source.name} contract ({detail})")
+
+
+def fingerprint(files: list[DeliveryFile], data_dir: Path) -> str:
+    """SHA-256 over the delivery's files and the pipeline's SQL: equal means a re-run changes nothing."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.path.relative_to(data_dir)).encode())
+        with file.path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    for step in contract.PIPELINE:
+        digest.update(sqlgen.step_query(step).encode())
+    for function in sqlgen.functions():
+        digest.update(function.create_statement().encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Warehouse
+# ---------------------------------------------------------------------------
+
+
+def _create_table_sql(table: contract.Table) -> str:
+    columns = [
+        f"{c.name} {DUCKDB_TYPES[c.type]}{' NOT NULL' if c.required else ''}" for c in table.columns
+    ]
+    if table.dataset == "raw":
+        columns.append(f'"{contract.RAW_PARTITION_COLUMN}" DATE NOT NULL')
+    return f"CREATE TABLE IF NOT EXISTS {table.ref} ({', '.join(columns)})"
+
+
+def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    for dataset in contract.DATASETS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    for table in contract.ALL_TABLES:
+        connection.execute(_create_table_sql(table))
+    for function in sqlgen.functions():
+        connection.execute(
+            dialect.function_to_macro(function.dataset, function.name, [n for n, _ in function.arguments], function.body)
+        )
+
+
+def connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(warehouse))
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    step: str
+    kind: str
+    target: str | None
+    seconds: float
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    started_at: dt.datetime | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_date: dt.date
+    skipped: bool
+    fingerprint: str
+    steps: list[StepResult] = field(default_factory=list)
+    raw_rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(self.raw_rows.values())
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _load_raw(
+    connection: duckdb.DuckDBPyConnection, files: list[DeliveryFile], run_date: dt.date
+) -> dict[str, int]:
+    loaded: dict[str, int] = {}
+    by_source: dict[str, list[DeliveryFile]] = {}
+    for file in files:
+        by_source.setdefault(file.source.name, []).append(file)
+    for name, source_files in by_source.items():
+        source = contract.SOURCES_BY_NAME[name]
+        connection.execute(f'DELETE FROM raw.{name} WHERE "{contract.RAW_PARTITION_COLUMN}" = ?', [run_date])
+        columns = ", ".join(f"'{c}': 'VARCHAR'" for c in source.column_names)
+        before = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
+        for file in source_files:
+            try:
+                connection.execute(
+                    f"""
+                    INSERT INTO raw.{name}
+                    SELECT *, ?::DATE FROM read_csv(
+                        ?, header = true, delim = ',', quote = '"', escape = '"',
+                        columns = {{{columns}}}, strict_mode = true, null_padding = false,
+                        encoding = 'utf-8', max_line_size = 16777216, auto_detect = false
+                    )
+                    """,
+                    [run_date, str(file.path)],
+                )
+            except duckdb.Error as error:
+                raise InputError(f"{_display(file.path)}: malformed CSV: {_first_line(error)}") from None
+        loaded[name] = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] - before
+    return loaded
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    for prefix in ("Invalid Input Error: ", "Conversion Error: ", "Constraint Error: "):
+        line = line.removeprefix(prefix)
+    return line[:300]
+
+
+def _count(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(connection.execute(sql).fetchone()[0])
+
+
+def _execute_step(
+    connection: duckdb.DuckDBPyConnection, step: Step, parameters: dict[str, object]
+) -> StepResult:
+    started = time.perf_counter()
+    result = StepResult(step.name, step.kind, step.target, 0.0, started_at=dt.datetime.now(dt.timezone.utc))
+    for statement in sqlgen.step_statements(step):
+        sql = dialect.transpile_one(statement.sql, parameters)
+        if statement.is_assertion:
+            passed = connection.execute(sql).fetchone()[0]
+            if passed is not True:
+                raise PipelineError(statement.message)
+            continue
+        try:
+            connection.execute(sql)
+        except duckdb.Error as error:
+            raise PipelineError(f"step {step.name} failed: {_first_line(error)}") from None
+        if step.kind == "silver" and statement.sql.startswith("create or replace temp table"):
+            staged = sqlgen.staged_table(step)
+            result.rows_in = _count(connection, f"SELECT count(*) FROM {staged}")
+            result.rows_rejected = _count(
+                connection, f"SELECT count(*) FROM {staged} WHERE rejection_reason IS NOT NULL"
+            )
+            result.rows_out = result.rows_in - result.rows_rejected
+    if step.kind == "silver":
+        connection.execute(f"DROP TABLE IF EXISTS {sqlgen.staged_table(step)}")
+    elif step.kind == "quality":
+        result.rows_out = _count(
+            connection,
+            f"SELECT violating_rows FROM ops.data_quality_results "
+            f"WHERE run_id = '{parameters['run_id']}' AND check_name = '{step.name}'",
+        )
+    else:
+        result.rows_out = _count(connection, f"SELECT count(*) FROM {step.target}")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def last_fingerprint(connection: duckdb.DuckDBPyConnection, run_date: dt.date) -> str | None:
+    row = connection.execute(
+        """
+        SELECT input_fingerprint FROM ops.pipeline_runs
+        WHERE run_date = ? AND step = 'run' AND status = 'succeeded'
+        ORDER BY started_at DESC LIMIT 1
+        """,
+        [run_date],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _record_runs(
+    connection: duckdb.DuckDBPyConnection, result: RunResult, started_at: dt.datetime, load: StepResult
+) -> None:
+    rows = []
+    for step in [load, *result.steps]:
+        finished = step.started_at + dt.timedelta(seconds=step.seconds)
+        rows.append(
+            (result.run_id, result.run_date, step.step, step.kind, step.target, step.started_at, finished,
+             step.seconds, step.rows_in, step.rows_out, step.rows_rejected, "succeeded", None, "duckdb",
+             result.fingerprint)
+        )
+    finished_at = dt.datetime.now(dt.timezone.utc)
+    rows.append(
+        (result.run_id, result.run_date, "run", "run", None, started_at, finished_at,
+         (finished_at - started_at).total_seconds(), result.rows_loaded, None,
+         sum(s.rows_rejected or 0 for s in result.steps), "succeeded", None, "duckdb", result.fingerprint)
+    )
+    connection.executemany(
+        "INSERT INTO ops.pipeline_runs VALUES (" + ", ".join("?" * 15) + ")",
+        rows,
+    )
+
+
+def run_delivery(
+    data_dir: Path,
+    run_date: dt.date,
+    warehouse: Path,
+    *,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    fail_after_step: str | None = None,
+) -> RunResult:
+    """Loads DATA_DIR as the RUN_DATE delivery and runs every step; all or nothing.
+
+    `fail_after_step` injects a failure after the named step (used to prove crash safety).
+    """
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.timezone.utc)
+    data_dir = Path(data_dir)
+    warehouse = Path(warehouse)
+    files = discover(data_dir)
+    for file in files:
+        check_header(file)
+    print_fingerprint = fingerprint(files, data_dir)
+    run_id = f"{run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    result = RunResult(run_id, run_date, skipped=False, fingerprint=print_fingerprint)
+
+    created = not warehouse.exists()
+    if not warehouse.parent.exists():
+        raise InputError(f"{_display(warehouse)}: folder {_display(warehouse.parent)} does not exist")
+    try:
+        connection = connect(warehouse)
+    except duckdb.Error as error:
+        raise PipelineError(f"{_display(warehouse)}: cannot open warehouse: {_first_line(error)}") from None
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            ensure_schema(connection)
+            if not force and last_fingerprint(connection, run_date) == print_fingerprint:
+                connection.execute("ROLLBACK")
+                result.skipped = True
+                result.seconds = time.perf_counter() - started
+                return result
+            total = len(contract.PIPELINE) + 1
+            if progress:
+                progress("load raw", 0, total)
+            load_started = time.perf_counter()
+            load_at = dt.datetime.now(dt.timezone.utc)
+            result.raw_rows = _load_raw(connection, files, run_date)
+            load = StepResult("load_raw", "load", "raw", time.perf_counter() - load_started,
+                              rows_in=result.rows_loaded, rows_out=result.rows_loaded, started_at=load_at)
+            parameters = {"run_date": run_date, "run_id": run_id}
+            for index, step in enumerate(contract.PIPELINE, start=1):
+                if progress:
+                    progress(step.name, index, total)
+                result.steps.append(_execute_step(connection, step, parameters))
+                if fail_after_step == step.name:
+                    raise PipelineError(f"injected failure after step {step.name}")
+            result.seconds = time.perf_counter() - started
+            _record_runs(connection, result, started_at, load)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    except BaseException:
+        connection.close()
+        if created:
+            for leftover in (warehouse, warehouse.with_name(warehouse.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    connection.close()
+    if progress:
+        progress("done", len(contract.PIPELINE) + 1, len(contract.PIPELINE) + 1)
+    return result

@@ -1,0 +1,64 @@
+-- silver.store_sale_lines: one row per raw store_sales row of the delivery day, typed, with its rejection reason.
+-- The first hard rule broken, in the order below, is the reason.
+with
+
+delivered as (
+    select
+        *,
+        to_json_string(struct(
+            transaction_id, line_number, store_id, loyalty_card_id, transaction_ts, product_id,
+            quantity, unit_price, discount_amount, payment_method
+        )) as raw_record,
+    from raw.store_sales
+    -- Cloud loads keep header rows so a wrong header can be caught; the header row itself is not data.
+    where _PARTITIONDATE = @run_date and coalesce(transaction_id, '') != 'transaction_id'
+),
+
+cleaned as (
+    select
+        silver.clean_string(transaction_id) as transaction_id,
+        silver.parse_whole_number(line_number) as line_number,
+        silver.clean_string(store_id) as store_id,
+        silver.clean_string(loyalty_card_id) as loyalty_card_id,
+        silver.parse_timestamp(transaction_ts) as transaction_ts,
+        silver.clean_string(product_id) as product_id,
+        silver.parse_whole_number(quantity) as quantity,
+        silver.parse_money(unit_price) as unit_price,
+        -- An empty discount means no discount; a present but unparsable one is invalid.
+        if(silver.clean_string(discount_amount) is null, 0, silver.parse_money(discount_amount)) as discount_amount,
+        silver.clean_enum(payment_method) as payment_method,
+        concat(coalesce(transaction_id, ''), '|', coalesce(line_number, '')) as record_key,
+        raw_record,
+    from delivered
+),
+
+checked as (
+    select
+        *,
+        case
+            when transaction_id is null or line_number is null then 'missing_key'
+            when transaction_ts is null then 'invalid_timestamp'
+            when quantity is null or quantity <= 0 then 'invalid_quantity'
+            when unit_price is null or unit_price < 0 then 'invalid_price'
+            when discount_amount is null or discount_amount < 0 or discount_amount > quantity * unit_price
+                then 'invalid_discount'
+        end as rejection_reason,
+    from cleaned
+)
+
+select
+    transaction_id,
+    line_number,
+    store_id,
+    loyalty_card_id,
+    transaction_ts,
+    product_id,
+    quantity,
+    unit_price,
+    discount_amount,
+    if(rejection_reason is null, quantity * unit_price - discount_amount, null) as line_revenue,
+    payment_method,
+    record_key,
+    raw_record,
+    rejection_reason,
+from checked
