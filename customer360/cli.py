@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from customer360 import contract, engine, report
 
 app = typer.Typer(
     name="c360",
@@ -11,6 +22,104 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+console = Console()
+error_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_PIPELINE_FAILED = 3
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, no traceback, a meaningful exit code."""
+    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def parse_run_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def run_pipeline(data: Path, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False):
+    """Runs one delivery with a progress display; exits with a one-line error on failure."""
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=quiet,
+    ) as progress:
+        task = progress.add_task(f"{run_date} load", total=len(contract.PIPELINE) + 1)
+
+        def update(step: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, description=f"{run_date} {step}")
+
+        try:
+            return engine.run_delivery(data, run_date, warehouse, force=force, progress=update)
+        except engine.InputError as error:
+            fail(str(error), EXIT_BAD_INPUT)
+        except engine.PipelineError as error:
+            fail(f"run {run_date} rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
+
+
+@app.command()
+def run(
+    data: Annotated[Path, typer.Option(help="Delivery folder: <source>.csv or <source>/*.csv files.")],
+    run_date: Annotated[str, typer.Option("--run-date", help="Delivery day, YYYY-MM-DD: the raw partition to replace.")],
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file (created when missing).")],
+    force: Annotated[bool, typer.Option(help="Re-run even when this exact delivery was already loaded.")] = False,
+) -> None:
+    """Load one delivery into raw and run every silver, quality and gold step, all or nothing."""
+    date = parse_run_date(run_date)
+    result = run_pipeline(data, date, warehouse, force)
+    if result.skipped:
+        console.print(
+            f"Delivery {date} from {data} is already loaded with the same files and SQL; nothing changed "
+            "(use --force to run it again)."
+        )
+        return
+    connection = engine.connect(warehouse)
+    try:
+        report.print_run_summary(console, connection, result)
+    finally:
+        connection.close()
+    console.print(f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s.")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the sample data and the warehouse.")] = Path("build/demo"),
+    days: Annotated[int, typer.Option(min=1, max=60, help="Delivery days to generate and run.")] = 3,
+    scale: Annotated[float, typer.Option(min=0.01, max=100.0, help="Data volume; 1.0 is about 2,000 customers.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Random seed of the sample data.")] = 42,
+) -> None:
+    """Generate a few days of sample data, run them in order and show the gold tables' highlights."""
+    from customer360 import generate
+
+    started = time.perf_counter()
+    data_root = out / "data"
+    warehouse = out / "warehouse.duckdb"
+    if data_root.exists():
+        shutil.rmtree(data_root)
+    warehouse.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    generated = generate.generate(data_root, days=days, scale=scale, seed=seed)
+    console.print(f"Generated {generated.total_rows:,} rows over {days} delivery days in {data_root}.")
+    for day_dir in sorted(p for p in data_root.iterdir() if p.is_dir()):
+        result = run_pipeline(day_dir, parse_run_date(day_dir.name), warehouse, force=False)
+        rejected = sum(s.rows_rejected or 0 for s in result.steps)
+        console.print(
+            f"  {day_dir.name}: {result.rows_loaded:,} raw rows, {rejected:,} rejected, "
+            f"{len(result.steps)} steps in {result.seconds:.1f} s"
+        )
+    console.print()
+    connection = engine.connect(warehouse)
+    try:
+        report.print_highlights(console, connection)
+    finally:
+        connection.close()
+    console.print(f"Warehouse: {warehouse}  (demo took {time.perf_counter() - started:.1f} s)")
 
 
 def main() -> None:

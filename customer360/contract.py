@@ -682,3 +682,8 @@ ACCEPTED_VALUES: tuple[EnumRule, ...] = (
 )
 
 LOYALTY_TIER_ORDER = ("Bronze", "Silver", "Gold", "Platinum")
+
+# Read-only report queries over the warehouse (run summary, dashboard, ops views).
+REPORTS = {
+    "identity_match_rate": "reports/identity_match_rate.sql",
+}

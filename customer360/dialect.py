@@ -72,6 +72,13 @@ def _safe_prefix(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _count_if(node: exp.Expression) -> exp.Expression:
+    # BigQuery COUNTIF over no rows is 0; DuckDB's count_if is NULL there.
+    if isinstance(node, exp.CountIf):
+        return exp.Count(this=exp.If(this=node.this, true=exp.Literal.number(1)))
+    return node
+
+
 def _parameters(values: dict[str, object]):
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Parameter):
@@ -96,7 +103,7 @@ def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
     return node
 
 
-_FIXES = (_safe_prefix, _numeric_precision, _timestamp_diff, _day_of_week, _partition_pseudo_column)
+_FIXES = (_safe_prefix, _numeric_precision, _timestamp_diff, _day_of_week, _count_if, _partition_pseudo_column)
 
 
 def to_duckdb_tree(tree: exp.Expression, parameters: dict[str, object] | None = None) -> exp.Expression:
