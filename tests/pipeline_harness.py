@@ -1,0 +1,108 @@
+"""Test helpers: write small deliveries from rows and run them through the local engine."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+from customer360 import contract, engine
+
+DAY1 = dt.date(2026, 1, 5)
+DAY2 = dt.date(2026, 1, 6)
+
+
+def write_delivery(folder: Path, rows_by_source: dict[str, list[dict[str, str]]]) -> Path:
+    """Writes <source>.csv files with the contract header; missing columns are empty."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for source_name, rows in rows_by_source.items():
+        columns = contract.SOURCES_BY_NAME[source_name].column_names
+        unknown = {key for row in rows for key in row} - set(columns)
+        assert not unknown, f"test rows for {source_name} name unknown columns {sorted(unknown)}"
+        with (folder / f"{source_name}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([row.get(c, "") for c in columns])
+    return folder
+
+
+class Pipeline:
+    """One warehouse in a temporary folder, fed delivery by delivery."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.warehouse = root / "warehouse.duckdb"
+        self._deliveries = 0
+
+    def run(self, rows_by_source: dict[str, list[dict[str, str]]], run_date: dt.date = DAY1, **options):
+        self._deliveries += 1
+        folder = write_delivery(self.root / f"delivery-{self._deliveries}", rows_by_source)
+        return engine.run_delivery(folder, run_date, self.warehouse, **options)
+
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        connection = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            return connection.execute(sql, parameters or []).fetchall()
+        finally:
+            connection.close()
+
+    def rows(self, sql: str) -> list[dict]:
+        connection = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            cursor = connection.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        finally:
+            connection.close()
+
+    def one(self, sql: str) -> dict:
+        found = self.rows(sql)
+        assert len(found) == 1, f"expected one row from {sql!r}, got {len(found)}: {found}"
+        return found[0]
+
+
+def order_line(order_id: str, line: str = "1", **values: str) -> dict[str, str]:
+    row = {
+        "order_id": order_id, "line_number": line, "customer_id": "C1", "order_ts": "2026-01-05 10:00:00",
+        "channel": "web", "product_id": "P1", "quantity": "1", "unit_price": "10.00", "discount_amount": "",
+        "order_status": "completed",
+    }
+    row.update(values)
+    return row
+
+
+def sale_line(transaction_id: str, line: str = "1", **values: str) -> dict[str, str]:
+    row = {
+        "transaction_id": transaction_id, "line_number": line, "store_id": "S1", "loyalty_card_id": "",
+        "transaction_ts": "2026-01-05 12:00:00", "product_id": "P1", "quantity": "1", "unit_price": "10.00",
+        "discount_amount": "", "payment_method": "card",
+    }
+    row.update(values)
+    return row
+
+
+def ticket(ticket_id: str, **values: str) -> dict[str, str]:
+    row = {
+        "ticket_id": ticket_id, "customer_id": "", "customer_email": "", "agent_id": "A1", "channel": "email",
+        "category": "billing", "created_at": "2026-01-05 09:00:00", "resolved_at": "", "status": "open",
+        "csat_score": "",
+    }
+    row.update(values)
+    return row
+
+
+def customer(customer_id: str, **values: str) -> dict[str, str]:
+    row = {"customer_id": customer_id, "first_name": "Ann", "last_name": "Lee", "updated_at": "2026-01-01 00:00:00"}
+    row.update(values)
+    return row
+
+
+def member(card_id: str, **values: str) -> dict[str, str]:
+    row = {"loyalty_card_id": card_id, "tier": "bronze", "points_balance": "0", "updated_at": "2026-01-01 00:00:00"}
+    row.update(values)
+    return row
