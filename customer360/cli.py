@@ -124,3 +124,27 @@ def demo(
 
 def main() -> None:
     app()
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Option(help="Stack whose committed Pulumi.<stack>.yaml configures the program.")] = "dev",
+) -> None:
+    """List every resource the stack would declare, with its key settings, computed offline under Pulumi mocks."""
+    from customer360 import plan as offline_plan
+
+    try:
+        captured = offline_plan.capture(stack)
+    except offline_plan.PlanError as error:
+        fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+    typer.echo(offline_plan.render(captured), nl=False)
+
+
+@app.command("render-scheduled")
+def render_scheduled() -> None:
+    """Regenerate scheduled_queries/daily_pipeline.sql, the reviewable copy of the daily BigQuery script."""
+    from customer360 import bigquery_script
+
+    path = bigquery_script.render_scheduled_query()
+    console.print(f"Wrote {path.relative_to(contract.REPO_ROOT)}")
+
