@@ -148,3 +148,47 @@ def render_scheduled() -> None:
     path = bigquery_script.render_scheduled_query()
     console.print(f"Wrote {path.relative_to(contract.REPO_ROOT)}")
 
+
+
+@app.command()
+def dashboard(
+    out: Annotated[Path, typer.Option(help="HTML file to write; one self-contained page that works offline.")] = Path(
+        "dashboard.html"
+    ),
+    warehouse: Annotated[Path | None, typer.Option(help="Local DuckDB warehouse to read.")] = None,
+    project: Annotated[str | None, typer.Option(help="Google Cloud project of the deployed datasets.")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Dataset prefix: reads <prefix>_gold, <prefix>_ops, <prefix>_silver.")] = None,
+) -> None:
+    """Write the Customer 360 dashboard from a local warehouse (--warehouse) or from BigQuery (--project, --prefix)."""
+    from customer360.dashboard import BigQuerySource, DuckDBSource, SourceError, write_dashboard
+
+    if (warehouse is None) == (project is None and prefix is None):
+        fail("give either --warehouse FILE or both --project and --prefix", EXIT_BAD_INPUT)
+    if warehouse is None and (project is None or prefix is None):
+        fail("BigQuery needs both --project and --prefix", EXIT_BAD_INPUT)
+    try:
+        source = DuckDBSource(warehouse) if warehouse is not None else BigQuerySource(project, prefix)
+        built = write_dashboard(source, out)
+    except SourceError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror}", EXIT_BAD_INPUT)
+    console.print(f"Dashboard: {built.path} ({built.size_bytes / 1e6:.1f} MB, built in {built.seconds:.1f} s)", soft_wrap=True)
+
+
+@app.command()
+def export(
+    warehouse: Annotated[Path, typer.Option(help="Local DuckDB warehouse to read.")],
+    out: Annotated[Path, typer.Option(help="Folder for one file per gold table.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Write every gold table to CSV or Parquet, for Tableau, Looker Studio or a spreadsheet."""
+    from customer360.dashboard import SourceError
+    from customer360.export import export_gold
+
+    try:
+        exported = export_gold(warehouse, out, format)
+    except SourceError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    for table in exported:
+        console.print(f"{table.ref}: {table.rows:,} rows -> {table.path}", soft_wrap=True)

@@ -11,8 +11,8 @@ import duckdb
 from customer360.dashboard.queries import QUERIES, tables_read
 
 
-class DashboardError(Exception):
-    """A problem the user can fix (missing warehouse, table or credentials), told in one line."""
+class SourceError(Exception):
+    """A problem reading a warehouse or BigQuery that the user can fix (missing file, table, credentials), in one line."""
 
 
 class Source(Protocol):
@@ -25,11 +25,11 @@ def open_warehouse(path: Path | str, required_tables: tuple[str, ...]) -> duckdb
     """Open a local warehouse read-only, in UTC, after checking it holds every required table."""
     path = Path(path)
     if not path.is_file():
-        raise DashboardError(f"warehouse {path} does not exist: run `c360 run` or `c360 demo` first")
+        raise SourceError(f"warehouse {path} does not exist: run `c360 run` or `c360 demo` first")
     try:
         connection = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
-        raise DashboardError(f"cannot open warehouse {path}: {_first_line(error)}") from None
+        raise SourceError(f"cannot open warehouse {path}: {_first_line(error)}") from None
     connection.execute("set TimeZone = 'UTC'")
     present = {
         f"{schema}.{name}"
@@ -40,7 +40,7 @@ def open_warehouse(path: Path | str, required_tables: tuple[str, ...]) -> duckdb
     missing = [ref for ref in required_tables if ref not in present]
     if missing:
         connection.close()
-        raise DashboardError(
+        raise SourceError(
             f"warehouse {path} has no table {', '.join(missing)}: run the pipeline (`c360 run`) into it first"
         )
     return connection
@@ -78,9 +78,9 @@ class BigQuerySource:
 
     def __init__(self, project: str, prefix: str, client: Any = None, location: str | None = None):
         if not _PROJECT_ID.match(project):
-            raise DashboardError(f"--project {project!r} is not a Google Cloud project id")
+            raise SourceError(f"--project {project!r} is not a Google Cloud project id")
         if not _DATASET_PREFIX.match(prefix):
-            raise DashboardError(f"--prefix {prefix!r} may hold only letters, digits and underscores")
+            raise SourceError(f"--prefix {prefix!r} may hold only letters, digits and underscores")
         self.project = project
         self.prefix = prefix
         self.label = f"BigQuery {project} ({prefix}_* datasets)"
@@ -95,7 +95,7 @@ class BigQuerySource:
             sql = QUERIES[query_name].for_bigquery(self.project, self.prefix)
             rows = self._client.query(sql, job_config=config).result()
         except api_exceptions.GoogleAPIError as error:
-            raise DashboardError(f"BigQuery query {query_name} failed: {_first_line(error)}") from None
+            raise SourceError(f"BigQuery query {query_name} failed: {_first_line(error)}") from None
         return [dict(row.items()) for row in rows]
 
 
@@ -106,7 +106,7 @@ def _client(project: str, location: str | None) -> Any:
     try:
         return bigquery.Client(project=project, location=location)
     except google.auth.exceptions.DefaultCredentialsError:
-        raise DashboardError(
+        raise SourceError(
             "no Google Cloud credentials: run `gcloud auth application-default login` "
             "or set GOOGLE_APPLICATION_CREDENTIALS"
         ) from None
