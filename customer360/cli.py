@@ -192,3 +192,16 @@ def export(
         fail(str(error), EXIT_BAD_INPUT)
     for table in exported:
         console.print(f"{table.ref}: {table.rows:,} rows -> {table.path}", soft_wrap=True)
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="SQL files to check; default: every file, procedure and script.")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Analyse everything again, ignoring cached results.")] = False,
+) -> None:
+    """Check every SQL file, generated stored procedure and scheduled script with ZetaSQL, BigQuery's analyzer."""
+    from customer360 import validate as validator
+
+    raise typer.Exit(validator.main(paths or None, use_cache=not no_cache))
