@@ -66,9 +66,9 @@ class Pipeline:
         return found[0]
 
 
-def order_line(order_id: str, line: str = "1", **values: str) -> dict[str, str]:
+def order_line(key: str, line: str = "1", **values: str) -> dict[str, str]:
     row = {
-        "order_id": order_id, "line_number": line, "customer_id": "C1", "order_ts": "2026-01-05 10:00:00",
+        "order_id": key, "line_number": line, "customer_id": "C1", "order_ts": "2026-01-05 10:00:00",
         "channel": "web", "product_id": "P1", "quantity": "1", "unit_price": "10.00", "discount_amount": "",
         "order_status": "completed",
     }
@@ -76,9 +76,9 @@ def order_line(order_id: str, line: str = "1", **values: str) -> dict[str, str]:
     return row
 
 
-def sale_line(transaction_id: str, line: str = "1", **values: str) -> dict[str, str]:
+def sale_line(key: str, line: str = "1", **values: str) -> dict[str, str]:
     row = {
-        "transaction_id": transaction_id, "line_number": line, "store_id": "S1", "loyalty_card_id": "",
+        "transaction_id": key, "line_number": line, "store_id": "S1", "loyalty_card_id": "",
         "transaction_ts": "2026-01-05 12:00:00", "product_id": "P1", "quantity": "1", "unit_price": "10.00",
         "discount_amount": "", "payment_method": "card",
     }
@@ -86,9 +86,9 @@ def sale_line(transaction_id: str, line: str = "1", **values: str) -> dict[str, 
     return row
 
 
-def ticket(ticket_id: str, **values: str) -> dict[str, str]:
+def ticket(key: str, **values: str) -> dict[str, str]:
     row = {
-        "ticket_id": ticket_id, "customer_id": "", "customer_email": "", "agent_id": "A1", "channel": "email",
+        "ticket_id": key, "customer_id": "", "customer_email": "", "agent_id": "A1", "channel": "email",
         "category": "billing", "created_at": "2026-01-05 09:00:00", "resolved_at": "", "status": "open",
         "csat_score": "",
     }
@@ -96,13 +96,43 @@ def ticket(ticket_id: str, **values: str) -> dict[str, str]:
     return row
 
 
-def customer(customer_id: str, **values: str) -> dict[str, str]:
-    row = {"customer_id": customer_id, "first_name": "Ann", "last_name": "Lee", "updated_at": "2026-01-01 00:00:00"}
+def customer(key: str, **values: str) -> dict[str, str]:
+    row = {"customer_id": key, "first_name": "Ann", "last_name": "Lee", "updated_at": "2026-01-01 00:00:00"}
     row.update(values)
     return row
 
 
-def member(card_id: str, **values: str) -> dict[str, str]:
-    row = {"loyalty_card_id": card_id, "tier": "bronze", "points_balance": "0", "updated_at": "2026-01-01 00:00:00"}
+def member(key: str, **values: str) -> dict[str, str]:
+    row = {"loyalty_card_id": key, "tier": "bronze", "points_balance": "0", "updated_at": "2026-01-01 00:00:00"}
     row.update(values)
     return row
+
+
+def snapshot(warehouse: Path, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, so two warehouse states compare equal exactly when their data does."""
+    if not warehouse.exists():
+        return {}
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = connection.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY 1"
+        ).fetchall()
+        return {
+            name: sorted(connection.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+            for (name,) in tables
+            if name not in skip
+        }
+    finally:
+        connection.close()
+
+
+RUN_LOGS = ("ops.pipeline_runs", "ops.data_quality_results")
+
+
+def without_run_ids(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """Drops the run logs and the run_id column of ops.rejected_rows: what a forced re-run may change."""
+    kept = {name: rows for name, rows in tables.items() if name not in RUN_LOGS}
+    if "ops.rejected_rows" in kept:
+        kept["ops.rejected_rows"] = sorted((row[:-1] for row in kept["ops.rejected_rows"]), key=repr)
+    return kept
