@@ -345,16 +345,16 @@ def _parameters_to_variables(sql: str) -> str:
     return tree.transform(swap).sql(dialect="bigquery", pretty=True)
 
 
-def bigquery_statement(statement: Statement) -> str:
+def bigquery_statement(statement: Statement, sql: str | None = None) -> str:
+    sql = statement.sql if sql is None else sql
     if statement.is_assertion:
-        message = statement.message.replace("'", "\\'")
-        return f"assert ({statement.sql}) as '{message}'"
-    return statement.sql
+        return f"assert ({sql}) as {_quote(statement.message)}"
+    return sql
 
 
 def procedure_body(step: Step) -> str:
     """The BigQuery script body of the step's stored procedure (arguments run_date DATE, run_id STRING)."""
-    statements = [_parameters_to_variables(bigquery_statement(s)) for s in step_statements(step)]
+    statements = [bigquery_statement(s, _parameters_to_variables(s.sql)) for s in step_statements(step)]
     if step.kind == "silver":
         statements.append(f"drop table {staged_table(step)}")
     return "begin\n" + ";\n\n".join(statements) + ";\nend"
