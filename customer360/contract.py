@@ -650,6 +650,13 @@ STEPS_BY_NAME = {s.name: s for s in PIPELINE}
 
 # Query parameters every step may use, with their BigQuery types.
 QUERY_PARAMETERS = {"run_date": "DATE", "run_id": "STRING"}
+# In a stored procedure each parameter is an argument named with this prefix: BigQuery resolves a
+# column before a variable of the same name, so `run_id = run_id` would compare a column to itself.
+PROCEDURE_ARGUMENT_PREFIX = "arg_"
+
+
+def procedure_argument(parameter: str) -> str:
+    return PROCEDURE_ARGUMENT_PREFIX + parameter
 
 
 def source_for_silver(table_name: str) -> Source:

@@ -334,12 +334,12 @@ def step_statements(step: Step) -> list[Statement]:
 
 
 def _parameters_to_variables(sql: str) -> str:
-    """@run_date / @run_id query parameters become the procedure's arguments."""
+    """@run_date / @run_id query parameters become the procedure's arguments (arg_run_date, arg_run_id)."""
     tree = sqlglot.parse_one(sql, read="bigquery")
 
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Parameter):
-            return exp.column(node.name)
+            return exp.column(contract.procedure_argument(node.name))
         return node
 
     return tree.transform(swap).sql(dialect="bigquery", pretty=True)
@@ -353,7 +353,7 @@ def bigquery_statement(statement: Statement, sql: str | None = None) -> str:
 
 
 def procedure_body(step: Step) -> str:
-    """The BigQuery script body of the step's stored procedure (arguments run_date DATE, run_id STRING)."""
+    """The BigQuery script body of the step's stored procedure (arguments arg_run_date DATE, arg_run_id STRING)."""
     statements = [bigquery_statement(s, _parameters_to_variables(s.sql)) for s in step_statements(step)]
     if step.kind == "silver":
         statements.append(f"drop table {staged_table(step)}")

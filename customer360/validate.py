@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping
 from customer360 import contract, zeta
 
 # Arguments of every step's stored procedure (the script passes @run_date and the run id).
-PROCEDURE_ARGUMENTS = (("run_date", "DATE"), ("run_id", "STRING"))
+PROCEDURE_ARGUMENTS = tuple((contract.procedure_argument(n), t) for n, t in contract.QUERY_PARAMETERS.items())
 # Parameters a BigQuery scheduled query supplies to its script.
 SCHEDULED_QUERY_PARAMETERS = {"run_date": "DATE", "run_time": "TIMESTAMP"}
 

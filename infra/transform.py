@@ -25,7 +25,7 @@ def type_json(bigquery_type: str) -> str:
 
 def procedure_arguments() -> list[gcp.bigquery.RoutineArgumentArgs]:
     return [
-        gcp.bigquery.RoutineArgumentArgs(name=name, data_type=type_json(kind))
+        gcp.bigquery.RoutineArgumentArgs(name=contract.procedure_argument(name), data_type=type_json(kind))
         for name, kind in contract.QUERY_PARAMETERS.items()
     ]
 
