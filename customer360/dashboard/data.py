@@ -68,4 +68,6 @@ def load(source: Source) -> DashboardData:
         name: [{key: plain(value) for key, value in row.items()} for row in source.fetch(name)]
         for name in QUERIES
     }
+    # The shared identity report has no order of its own.
+    results["identity_match"].sort(key=lambda r: r["source"])
     return DashboardData(source.label, results)

@@ -102,7 +102,8 @@ QUERIES: dict[str, Query] = {
     sum(order_count) as orders,
     min(if(is_high_value, lifetime_revenue, null)) as lowest_high_value_revenue
 from gold.customer_segments
-group by segment""",
+group by segment
+order by segment""",
         ),
         Query(
             "channel_activity",
@@ -143,7 +144,8 @@ from (
     from ops.pipeline_runs
     where step_kind != 'run'
 ) as ranked_runs
-where recency = 1""",
+where recency = 1
+order by step""",
         ),
         Query(
             "recent_runs",
@@ -176,7 +178,8 @@ limit 10""",
     count(*) as rejected_rows,
     max(delivery_date) as latest_delivery,
 from ops.rejected_rows
-group by source, reason""",
+group by source, reason
+order by source, reason""",
         ),
         Query(
             "quality_checks",
@@ -196,7 +199,8 @@ from (
         row_number() over (partition by check_name order by checked_at desc, run_id desc) as recency,
     from ops.data_quality_results
 ) as ranked_checks
-where recency = 1""",
+where recency = 1
+order by check_name""",
         ),
     )
 }
