@@ -83,15 +83,14 @@ def capture(stack: str, config: dict[str, str] | None = None) -> dict:
     return json.loads(result.stdout)
 
 
+_ERROR_MARKER = "plan failed: "
+
+
 def _error_summary(stderr: str) -> str:
-    """The exception message at the end of a traceback (all its lines)."""
-    lines = stderr.rstrip().splitlines()
-    for index in range(len(lines) - 1, -1, -1):
-        line = lines[index]
-        if line and not line.startswith(" ") and (":" in line) and not line.startswith("Traceback"):
-            if line.split(":", 1)[0].replace(".", "").replace("_", "").isalnum():
-                return "\n".join(lines[index:])
-    return "\n".join(lines[-5:])
+    """The program's error as reported by the capturing process, else the end of its stderr."""
+    if _ERROR_MARKER in stderr:
+        return stderr[stderr.rindex(_ERROR_MARKER) + len(_ERROR_MARKER):].strip()
+    return "\n".join(stderr.rstrip().splitlines()[-5:])
 
 
 def _plain(value: Any) -> Any:
@@ -105,6 +104,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_REGISTERED: list[dict] = []
+
+
 def _run_program(stack: str) -> dict:
     import runpy
 
@@ -114,7 +116,7 @@ def _run_program(stack: str) -> dict:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    registered: list[dict] = []
+    registered = _REGISTERED
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -275,7 +277,19 @@ def render(captured: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 2 and args[0] == "--capture":
-        json.dump(_run_program(args[1]), sys.stdout, sort_keys=True)
+        try:
+            captured = _run_program(args[1])
+        except Exception as error:  # noqa: BLE001 - reported whole to the parent process
+            import traceback
+
+            traceback.print_exc()
+            print(
+                f"{_ERROR_MARKER}{type(error).__module__}.{type(error).__name__}: {error}\n"
+                f"resources declared before the error: {sum(r['custom'] for r in _REGISTERED)}",
+                file=sys.stderr,
+            )
+            return 1
+        json.dump(captured, sys.stdout, sort_keys=True)
         return 0
     print("usage: python -m customer360.plan --capture STACK (use `c360 plan --stack STACK`)", file=sys.stderr)
     return 2
