@@ -1,0 +1,46 @@
+"""Runs the Pulumi program once per committed stack under mocks; helpers shared by the infra tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from customer360 import plan
+from infra.settings import NAMESPACE, Settings, settings_from_values
+
+STACKS = plan.committed_stacks()
+
+
+@dataclass(frozen=True)
+class StackRun:
+    stack: str
+    settings: Settings
+    captured: dict
+
+    @property
+    def resources(self) -> list[dict]:
+        """Custom (cloud) resources, each with type, name, inputs (camelCase), protect, parent, dependencies."""
+        return [r for r in self.captured["resources"] if r["custom"]]
+
+    @property
+    def components(self) -> list[dict]:
+        return [r for r in self.captured["resources"] if not r["custom"]]
+
+    def of_type(self, *types: str) -> list[dict]:
+        return [r for r in self.resources if r["type"] in types]
+
+
+def stack_settings(stack: str) -> Settings:
+    prefix = f"{NAMESPACE}:"
+    values = {k[len(prefix):]: v for k, v in plan.stack_config(stack).items() if k.startswith(prefix)}
+    return settings_from_values(values, stack)
+
+
+@cache
+def run_stack(stack: str) -> StackRun:
+    # The Pulumi runtime runs one program per process: each stack runs in a subprocess, once per session.
+    return StackRun(stack, stack_settings(stack), plan.capture(stack))
+
+
+def name(resource: dict) -> str:
+    return f"{resource['type']} {resource['name']}"
