@@ -1,0 +1,108 @@
+"""Per-stack inventory fixtures: resource counts by type and the settings of every resource, reviewed in diffs.
+
+Regenerate after an intended change to the program, the contract or the SQL:
+
+    UPDATE_FIXTURES=1 .venv/bin/pytest tests/infra/test_infra_inventory.py
+
+then review and commit tests/infra/fixtures/inventory_<stack>.json.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from infra_harness import STACKS, run_stack
+from typer.testing import CliRunner
+
+from customer360 import plan
+from customer360.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REGENERATE = "UPDATE_FIXTURES=1 .venv/bin/pytest tests/infra/test_infra_inventory.py"
+
+
+def fixture_path(stack: str) -> Path:
+    return FIXTURES / f"inventory_{stack}.json"
+
+
+def describe_differences(expected: dict, actual: dict) -> list[str]:
+    lines = []
+    for type_ in sorted(set(expected["counts"]) | set(actual["counts"])):
+        before, after = expected["counts"].get(type_, 0), actual["counts"].get(type_, 0)
+        if before != after:
+            lines.append(f"count of {type_}: {before} -> {after}")
+    for key in sorted(set(expected["resources"]) | set(actual["resources"])):
+        before, after = expected["resources"].get(key), actual["resources"].get(key)
+        if before is None:
+            lines.append(f"added {key}")
+        elif after is None:
+            lines.append(f"removed {key}")
+        elif before != after:
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            lines += [f"{key}: {k}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed]
+    for key in sorted(set(expected["outputs"]) | set(actual["outputs"])):
+        if expected["outputs"].get(key) != actual["outputs"].get(key):
+            lines.append(f"output {key}: {expected['outputs'].get(key)!r} -> {actual['outputs'].get(key)!r}")
+    return lines
+
+
+def test_inventory_matches_the_reviewed_fixture(stack_run):
+    actual = plan.inventory(stack_run.captured)
+    path = fixture_path(stack_run.stack)
+    if os.environ.get("UPDATE_FIXTURES") == "1":
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    assert path.exists(), f"no fixture {path.name}; create it with `{REGENERATE}`"
+    expected = json.loads(path.read_text(encoding="utf-8"))
+    differences = describe_differences(expected, actual)
+    assert not differences, (
+        f"stack {stack_run.stack} declares something else than {path.name} "
+        f"(if intended, regenerate with `{REGENERATE}` and review the diff):\n  " + "\n  ".join(differences[:40])
+    )
+
+
+def test_every_committed_stack_has_a_fixture():
+    fixtures = sorted(p.name for p in FIXTURES.glob("inventory_*.json"))
+    assert fixtures == [fixture_path(s).name for s in STACKS], fixtures
+
+
+def test_differences_name_the_changed_resource():
+    before = {"counts": {"T": 1}, "resources": {"T a": {"x": "1"}}, "outputs": {}}
+    after = {"counts": {"T": 2}, "resources": {"T a": {"x": "2"}, "T b": {}}, "outputs": {}}
+    assert describe_differences(before, after) == ["count of T: 1 -> 2", "T a: x: '1' -> '2'", "added T b"]
+
+
+def test_plan_lists_every_resource_in_a_stable_order():
+    run = run_stack("dev")
+    first = plan.render(run.captured)
+    shuffled = dict(run.captured, resources=list(reversed(run.captured["resources"])))
+    assert plan.render(shuffled) == first, "the listing depends on registration order"
+    listed = [line for line in first.splitlines() if line.startswith("gcp:")]
+    assert len(listed) == len(run.resources), "a resource is missing from the listing"
+    assert listed == sorted(listed)
+
+
+def test_plan_shows_a_sql_change_as_a_changed_digest():
+    run = run_stack("dev")
+    changed = json.loads(json.dumps(run.captured))
+    routine = next(r for r in changed["resources"] if r["type"] == "gcp:bigquery/routine:Routine")
+    routine["inputs"]["definitionBody"] += "\n-- changed"
+    differences = describe_differences(plan.inventory(run.captured), plan.inventory(changed))
+    assert differences == [
+        f"{routine['type']} {routine['name']}: definitionBody: "
+        f"{plan.digest(routine['inputs']['definitionBody'][: -len(chr(10) + '-- changed')])!r} -> "
+        f"{plan.digest(routine['inputs']['definitionBody'])!r}"
+    ], differences
+
+
+def test_c360_plan_prints_the_listing():
+    result = CliRunner().invoke(app, ["plan", "--stack", "dev"])
+    assert result.exit_code == 0, result.output
+    assert result.output == plan.render(run_stack("dev").captured)
+    assert result.output.startswith("c360 plan: stack dev: ")
+
+
+def test_c360_plan_rejects_an_unknown_stack():
+    result = CliRunner().invoke(app, ["plan", "--stack", "staging"])
+    assert result.exit_code == 2
+    assert "no stack file Pulumi.staging.yaml" in result.output
