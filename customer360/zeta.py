@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import datetime as dt
 import decimal
 import fcntl
+import gc
 import hashlib
 import os
 import re
@@ -161,6 +163,17 @@ def _discard_runtime(broken: _Runtime) -> None:
     global _RUNTIME
     if _RUNTIME is broken:
         _RUNTIME = None
+
+
+@atexit.register
+def _close_runtime() -> None:
+    # Drop the instance before interpreter teardown, so wasmtime's finalisers still find their bindings.
+    global _RUNTIME
+    runtime_, _RUNTIME = _RUNTIME, None
+    if runtime_ is not None:
+        runtime_.exports = runtime_.memory = runtime_._malloc = runtime_._free = None
+        del runtime_
+        gc.collect()
 
 
 def runtime() -> _Runtime:
@@ -751,7 +764,7 @@ def _procedure_proto(procedure: Procedure):
     )
 
 
-def analyzer_options(parameters: Mapping[str, str] | None = None):
+def analyzer_options(parameters: Mapping[str, str] | None = None, *, system_variables: bool = True):
     p = protos()
     options = p.opt.AnalyzerOptionsProto(
         language_options=language_options(),
@@ -761,7 +774,7 @@ def analyzer_options(parameters: Mapping[str, str] | None = None):
     )
     for name, type_ in (contract.QUERY_PARAMETERS if parameters is None else parameters).items():
         options.query_parameters.append(p.opt.AnalyzerOptionsProto.QueryParameterProto(name=name, type=type_proto(type_)))
-    for path, type_ in SYSTEM_VARIABLES.items():
+    for path, type_ in SYSTEM_VARIABLES.items() if system_variables else ():
         options.system_variables.append(
             p.opt.AnalyzerOptionsProto.SystemVariableProto(name_path=list(path), type=type_proto(type_))
         )
@@ -1370,3 +1383,105 @@ class _ScriptChecker:
         if "." in name:
             dataset, proc = name.split(".")[-2:]
             catalog.procedures = catalog.procedures + (Procedure(dataset, proc, tuple(arguments)),)
+
+
+# ---------------------------------------------------------------------------
+# Reference evaluation
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """Rows a query returned on the reference evaluator, with BigQuery column types."""
+
+    columns: list[tuple[str, str]]
+    rows: list[tuple]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+_CLAUSE_WORDS = {
+    "WHERE", "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "ON", "USING", "GROUP", "ORDER", "HAVING", "QUALIFY",
+    "WINDOW", "LIMIT", "UNION", "INTERSECT", "EXCEPT", "FOR", "TABLESAMPLE", "WITH", "SET", "WHEN", "VALUES", "SELECT",
+    "OUTER", "LATERAL", "PIVOT", "UNPIVOT", "NATURAL",
+}
+
+
+def _reference_tables(sql: str, catalog: Catalog) -> str:
+    """Quote dataset.table references as one identifier: only root tables can hold content."""
+    tokens = list(tokenize(sql))
+    edits = []
+    for i in range(len(tokens) - 2):
+        first, dot, second = tokens[i], tokens[i + 1], tokens[i + 2]
+        if first.kind != "word" or dot.text != "." or second.kind != "word":
+            continue
+        if i and tokens[i - 1].text == ".":
+            continue
+        if i + 3 < len(tokens) and tokens[i + 3].text in (".", "("):
+            continue  # a column path or a function call, not a table
+        ref = f"{first.text}.{second.text}"
+        if ref in catalog.tables:
+            following = tokens[i + 3] if i + 3 < len(tokens) else None
+            has_alias = following is not None and (
+                following.upper == "AS" or (following.kind in ("word", "quoted") and following.upper not in _CLAUSE_WORDS)
+            )
+            # `raw.customers` is implicitly aliased `customers`; a quoted `raw.customers` would not be.
+            alias = "" if has_alias else f" AS {second.text}"
+            edits.append((first.start, second.end, f"`{ref}`{alias}"))
+    for start, end, replacement in reversed(edits):
+        sql = sql[:start] + replacement + sql[end:]
+    return sql
+
+
+def evaluate(
+    sql: str,
+    tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> Result:
+    """Run one query on ZetaSQL's reference evaluator over the given table contents.
+
+    tables maps `dataset.table` to rows (dicts keyed by column name; a missing key is NULL);
+    every other table of the catalog is empty. parameters are the query parameters' values.
+    """
+    p = protos()
+    catalog = catalog or Catalog.from_contract()
+    tables = tables or {}
+    unknown = set(tables) - set(catalog.tables)
+    if unknown:
+        raise ValueError(f"no table {sorted(unknown)} in the catalog")
+    parameter_types = dict(contract.QUERY_PARAMETERS)
+    request = p.ls.PrepareQueryRequest(
+        sql=_reference_tables(sql, catalog),
+        options=analyzer_options(parameter_types, system_variables=False),
+        simple_catalog=catalog.proto(),
+    )
+    for ref, columns in catalog.tables.items():
+        content = request.table_content[ref]
+        content.table_data.SetInParent()
+        for row in tables.get(ref, ()):
+            extra = set(row) - {name for name, _, _ in columns}
+            if extra:
+                raise ValueError(f"{ref} has no column {sorted(extra)}")
+            content.table_data.row.add(cell=[to_value_proto(row.get(name), type_) for name, type_, _ in columns])
+    service = runtime()
+    prepared = service.call("PrepareQuery", request, p.ls.PrepareQueryResponse).prepared
+    try:
+        evaluate_request = p.ls.EvaluateQueryRequest(prepared_query_id=prepared.prepared_query_id)
+        for name, value in (parameters or {}).items():
+            evaluate_request.params.add(name=name, value=to_value_proto(value, parameter_types[name]))
+        response = service.call("EvaluateQuery", evaluate_request, p.ls.EvaluateQueryResponse)
+    finally:
+        with contextlib.suppress(ZetaError):
+            service.call(
+                "UnprepareQuery", p.ls.UnprepareQueryRequest(prepared_query_id=prepared.prepared_query_id), _Empty()
+            )
+    column_types = [c.type for c in prepared.columns]
+    rows = [
+        tuple(from_value_proto(cell, type_) for cell, type_ in zip(row.cell, column_types))
+        for row in response.content.table_data.row
+    ]
+    return Result([(c.name, type_name(c.type)) for c in prepared.columns], rows)
