@@ -138,6 +138,14 @@ def test_chart_rows_come_from_the_gold_tables(html):
     assert top[0] == "P01" and len(top) == 8, top
 
 
+def test_bars_with_the_same_name_are_told_apart_by_id():
+    from customer360.dashboard.charts import _labelled
+
+    rows = [{"dimension_id": i, "dimension_name": n} for i, n in
+            (("S1", "Downtown"), ("S404", "Unknown"), ("S405", "Unknown"), ("Unknown", "Unknown"))]
+    assert [r["label"] for r in _labelled(rows)] == ["Downtown", "Unknown (S404)", "Unknown (S405)", "Unknown"]
+
+
 def test_headline_figures(html):
     assert figures(html) == {
         "customers": "12",

@@ -37,42 +37,76 @@ def _finish(chart: alt.TopLevelMixin) -> dict[str, Any]:
     return spec
 
 
-def _value_bars(rows: list[dict[str, Any]], title: str, sort_field: str = "average_order_value") -> dict[str, Any]:
-    chart = (
-        alt.Chart(_data(rows), title=title)
+def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with a `label`: the name, plus the id where names repeat (several Unknown stores, say)."""
+    names = [r["dimension_name"] for r in rows]
+    return [
+        {**r, "label": r["dimension_name"] if names.count(r["dimension_name"]) == 1 or r["dimension_id"] == r["dimension_name"]
+         else f"{r['dimension_name']} ({r['dimension_id']})"}
+        for r in rows
+    ]
+
+
+_AOV_TOOLTIP = [
+    alt.Tooltip("dimension_name:N", title="Name"),
+    alt.Tooltip("dimension_id:N", title="Id"),
+    alt.Tooltip("average_order_value:Q", title="Average order value", format=MONEY),
+    alt.Tooltip("order_count:Q", title="Orders", format=","),
+    alt.Tooltip("units:Q", title="Units", format=","),
+    alt.Tooltip("revenue:Q", title="Revenue", format=MONEY),
+]
+
+
+def _aov_bars(sort_field: str = "average_order_value", width: int = 420) -> alt.Chart:
+    return (
+        alt.Chart()
         .mark_bar()
         .encode(
             x=alt.X("average_order_value:Q", title="Average order value", axis=alt.Axis(format="$,.0f", grid=True)),
-            y=alt.Y("dimension_name:N", title=None, sort=alt.EncodingSortField(sort_field, order="descending")),
-            tooltip=[
-                alt.Tooltip("dimension_name:N", title="Name"),
-                alt.Tooltip("dimension_id:N", title="Id"),
-                alt.Tooltip("average_order_value:Q", title="Average order value", format=MONEY),
-                alt.Tooltip("order_count:Q", title="Orders", format=","),
-                alt.Tooltip("units:Q", title="Units", format=","),
-                alt.Tooltip("revenue:Q", title="Revenue", format=MONEY),
-            ],
+            y=alt.Y("label:N", title=None, sort=alt.EncodingSortField(sort_field, order="descending")),
+            tooltip=_AOV_TOOLTIP,
         )
-        .properties(width=420, height=alt.Step(22))
+        .properties(width=width, height=alt.Step(22))
     )
-    return _finish(chart)
 
 
 def aov_by_store(data: DashboardData) -> dict[str, Any] | None:
     rows = [r for r in data["average_order_value"] if r["dimension"] == "store"]
-    return _value_bars(rows, "Average order value by store (online orders as Online)") if rows else None
+    if not rows:
+        return None
+    title = "Average order value by store (online orders as Online)"
+    return _finish(_aov_bars().properties(data=_data(_labelled(rows)), title=title))
 
 
 def aov_by_category(data: DashboardData) -> dict[str, Any] | None:
     rows = [r for r in data["average_order_value"] if r["dimension"] == "category"]
-    return _value_bars(rows, "Average order value by category") if rows else None
+    if not rows:
+        return None
+    return _finish(_aov_bars().properties(data=_data(_labelled(rows)), title="Average order value by category"))
 
 
 def aov_top_products(data: DashboardData) -> dict[str, Any] | None:
     products = [r for r in data["average_order_value"] if r["dimension"] == "product"]
     top = sorted(products, key=lambda r: (-(r["revenue"] or 0), r["dimension_id"]))[:TOP_PRODUCTS]
-    title = f"Average order value of the top {len(top)} products by revenue"
-    return _value_bars(top, title, sort_field="revenue") if top else None
+    if not top:
+        return None
+    revenue = (
+        alt.Chart()
+        .mark_bar(color="#7c8b99")
+        .encode(
+            x=alt.X("revenue:Q", title="Revenue", axis=alt.Axis(format="$,.0f", grid=True)),
+            y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("revenue", order="descending")),
+            tooltip=_AOV_TOOLTIP,
+        )
+        .properties(width=300, height=alt.Step(22))
+    )
+    value = _aov_bars(sort_field="revenue", width=300).encode(
+        y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("revenue", order="descending"), axis=None)
+    )
+    chart = alt.hconcat(revenue, value, data=_data(_labelled(top)), spacing=16).properties(
+        title=f"Top {len(top)} products by revenue, with their average order value"
+    )
+    return _finish(chart)
 
 
 def segment_mix(data: DashboardData) -> dict[str, Any] | None:
@@ -140,7 +174,8 @@ def channel_heatmap(data: DashboardData) -> dict[str, Any] | None:
             y=day,
             color=alt.Color("relative_activity:Q", title="Activity relative to the channel's busiest hour",
                             scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                            legend=alt.Legend(format=".0%", orient="top", titleLimit=400, gradientLength=240)),
+                            legend=alt.Legend(format=".0%", orient="top", titleLimit=400, gradientLength=240,
+                                              values=[0, 0.25, 0.5, 0.75, 1])),
             tooltip=tooltip,
         )
     )
@@ -234,7 +269,7 @@ def step_durations(data: DashboardData) -> dict[str, Any] | None:
                 alt.Tooltip("rows_rejected:Q", title="Rows rejected", format=","),
             ],
         )
-        .properties(width=380, height=alt.Step(14))
+        .properties(width=330, height=alt.Step(14))
     )
     return _finish(chart)
 

@@ -118,8 +118,8 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
   </div>
 </section>
 
-{% macro chart(id, title=None) %}
-  <div class="panel">{% if title %}<h3>{{ title }}</h3>{% endif %}
+{% macro chart(id) %}
+  <div class="panel">
   {% if charts[id] %}<div class="chart" id="chart-{{ id }}" data-chart="{{ id }}"></div>
   {% else %}<p class="empty" data-empty-chart="{{ id }}">{{ empty[id] }}</p>{% endif %}
   </div>
@@ -129,7 +129,7 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
   <h2>Average order value</h2>
   <p class="lead">Revenue per order: completed online orders and every store sale; revenue = quantity &times; unit price &minus; discount.</p>
   <div class="grid">{{ chart("aov-by-store") }}{{ chart("aov-by-category") }}</div>
-  <div class="grid" style="margin-top:16px">{{ chart("aov-top-products") }}</div>
+  <div class="stack" style="margin-top:16px">{{ chart("aov-top-products") }}</div>
 </section>
 
 <section id="segments">
@@ -197,7 +197,7 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
       {% for f in freshness %}<tr data-source="{{ f.source }}"><td>{{ f.source }}</td><td class="nowrap">{{ f.latest_delivery or "never" }}</td><td><span class="badge {{ f.badge }}">{{ f.state }}</span></td><td class="number">{{ f.silver_rows | count }}</td></tr>
       {% endfor %}</tbody></table>
     </div>
-    {{ chart("rejects-by-reason", "Rejected rows") }}
+    {{ chart("rejects-by-reason") }}
   </div>
   <div class="stack" style="margin-top:16px">
     <div class="panel"><h3>Data-quality checks (latest result of each)</h3>
@@ -208,8 +208,8 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
     </div>
   </div>
   <div class="grid" style="margin-top:16px">
-    {{ chart("identity-match", "Identity resolution") }}
-    {{ chart("step-durations", "Step durations") }}
+    {{ chart("identity-match") }}
+    {{ chart("step-durations") }}
   </div>
   <div class="stack" style="margin-top:16px">
     <div class="panel"><h3>Last run of each step</h3>
