@@ -149,7 +149,6 @@ def render_scheduled() -> None:
     console.print(f"Wrote {path.relative_to(contract.REPO_ROOT)}")
 
 
-
 @app.command()
 def dashboard(
     out: Annotated[Path, typer.Option(help="HTML file to write; one self-contained page that works offline.")] = Path(
@@ -157,7 +156,9 @@ def dashboard(
     ),
     warehouse: Annotated[Path | None, typer.Option(help="Local DuckDB warehouse to read.")] = None,
     project: Annotated[str | None, typer.Option(help="Google Cloud project of the deployed datasets.")] = None,
-    prefix: Annotated[str | None, typer.Option(help="Dataset prefix: reads <prefix>_gold, <prefix>_ops, <prefix>_silver.")] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="The stack's prefix: reads <prefix>_gold, _ops and _silver (dashes as underscores).")
+    ] = None,
 ) -> None:
     """Write the Customer 360 dashboard from a local warehouse (--warehouse) or from BigQuery (--project, --prefix)."""
     from customer360.dashboard import BigQuerySource, DuckDBSource, SourceError, write_dashboard

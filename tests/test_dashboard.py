@@ -295,11 +295,18 @@ def test_bigquery_errors_become_one_line():
 
 @pytest.mark.parametrize("project, prefix, message", [
     ("Acme Analytics", "c360", "is not a Google Cloud project id"),
-    ("acme-analytics", "c360-prod", "may hold only letters, digits and underscores"),
+    ("acme-analytics", "c360.prod", "may hold only letters, digits, dashes and underscores"),
 ])
 def test_bad_project_or_prefix_is_refused_before_any_query(project, prefix, message):
     with pytest.raises(SourceError, match=message):
         BigQuerySource(project, prefix, client=FakeBigQueryClient({}))
+
+
+def test_a_stack_prefix_names_datasets_as_the_pulumi_program_does(fake_client):
+    # Pulumi.<stack>.yaml prefixes have dashes; the datasets have underscores.
+    source = BigQuerySource(PROJECT, PREFIX.replace("_", "-"), client=fake_client)
+    assert source.prefix == PREFIX
+    assert source.fetch("agents")
 
 
 def test_every_query_is_bigquery_sql_over_the_contract_tables():

@@ -70,20 +70,23 @@ class DuckDBSource:
 
 
 _PROJECT_ID = re.compile(r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_DATASET_PREFIX = re.compile(r"^[A-Za-z0-9_]{1,1000}$")
+_DATASET_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,1000}$")
 
 
 class BigQuerySource:
-    """The deployed datasets `<prefix>_gold`, `<prefix>_ops` and `<prefix>_silver` of a project."""
+    """The deployed datasets `<prefix>_gold`, `<prefix>_ops` and `<prefix>_silver` of a project.
+
+    `prefix` is the stack's naming prefix; as in the Pulumi program, its dashes become underscores.
+    """
 
     def __init__(self, project: str, prefix: str, client: Any = None, location: str | None = None):
         if not _PROJECT_ID.match(project):
             raise SourceError(f"--project {project!r} is not a Google Cloud project id")
         if not _DATASET_PREFIX.match(prefix):
-            raise SourceError(f"--prefix {prefix!r} may hold only letters, digits and underscores")
+            raise SourceError(f"--prefix {prefix!r} may hold only letters, digits, dashes and underscores")
         self.project = project
-        self.prefix = prefix
-        self.label = f"BigQuery {project} ({prefix}_* datasets)"
+        self.prefix = prefix.replace("-", "_")
+        self.label = f"BigQuery {project} ({self.prefix}_* datasets)"
         self._client = client if client is not None else _client(project, location)
 
     def fetch(self, query_name: str) -> list[dict[str, Any]]:
