@@ -48,8 +48,16 @@ def _timestamp_diff(node: exp.Expression) -> exp.Expression:
         )
         if _MICROSECONDS[unit] == 1:
             return exp.paren(elapsed)
-        # Truncate toward zero like BigQuery (DuckDB's // floors negative values).
-        return exp.func("trunc", exp.Div(this=exp.paren(elapsed), expression=exp.Literal.number(_MICROSECONDS[unit])))
+        # Whole units, truncated toward zero like BigQuery, as INT64 (not DuckDB's DOUBLE from /):
+        # sign(elapsed) * (abs(elapsed) // unit) in integer arithmetic.
+        return exp.paren(
+            exp.Mul(
+                this=exp.func("sign", exp.paren(elapsed.copy())),
+                expression=exp.paren(
+                    exp.IntDiv(this=exp.func("abs", exp.paren(elapsed)), expression=exp.Literal.number(_MICROSECONDS[unit]))
+                ),
+            )
+        )
     return node
 
 
@@ -64,11 +72,42 @@ def _day_of_week(node: exp.Expression) -> exp.Expression:
 
 
 def _safe_prefix(node: exp.Expression) -> exp.Expression:
+    # sqlglot 30 parses SAFE.f(...) as SafeFunc and writes invalid DuckDB (SAFE.CAST(...)); older
+    # versions left a Dot on the identifier SAFE. Either way there is no DuckDB equivalent.
+    safe_func = getattr(exp, "SafeFunc", None)
+    if safe_func is not None and isinstance(node, safe_func):
+        raise TranspileError(
+            f"SAFE.{node.this.sql('bigquery')} does not translate to DuckDB; "
+            "use SAFE_CAST on a value first checked with REGEXP_CONTAINS"
+        )
     if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and node.this.name.upper() == "SAFE":
         raise TranspileError(
             f"SAFE.{node.expression.sql('bigquery')} does not translate to DuckDB; "
             "use SAFE_CAST on a value first checked with REGEXP_CONTAINS"
         )
+    return node
+
+
+_DATE_RANGE = {
+    exp.DataType.Type.DATE: ("DATE", "0001-01-01", "9999-12-31"),
+    exp.DataType.Type.TIMESTAMPTZ: ("TIMESTAMPTZ", "0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00"),
+    exp.DataType.Type.TIMESTAMP: ("TIMESTAMP", "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"),
+}
+
+
+def _safe_cast_range(node: exp.Expression) -> exp.Expression:
+    # BigQuery DATE/TIMESTAMP run from year 1 to 9999 and SAFE_CAST gives NULL outside;
+    # DuckDB accepts year 0 (1 BC) and 10000+, e.g. '0001-01-01T00:00:00+01:00' or '0000-01-01'.
+    if isinstance(node, exp.TryCast) and not node.args.get("_ranged") and node.to.this in _DATE_RANGE:
+        type_name, low, high = _DATE_RANGE[node.to.this]
+        inner = node.copy()
+        inner.set("_ranged", True)
+        bounds = exp.Between(
+            this=inner.copy(),
+            low=exp.cast(exp.Literal.string(low), type_name),
+            high=exp.cast(exp.Literal.string(high), type_name),
+        )
+        return exp.Case(ifs=[exp.If(this=bounds, true=inner)])
     return node
 
 
@@ -103,7 +142,15 @@ def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
     return node
 
 
-_FIXES = (_safe_prefix, _numeric_precision, _timestamp_diff, _day_of_week, _count_if, _partition_pseudo_column)
+_FIXES = (
+    _safe_prefix,
+    _numeric_precision,
+    _timestamp_diff,
+    _day_of_week,
+    _count_if,
+    _partition_pseudo_column,
+    _safe_cast_range,
+)
 
 
 def to_duckdb_tree(tree: exp.Expression, parameters: dict[str, object] | None = None) -> exp.Expression:

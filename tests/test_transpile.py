@@ -1,0 +1,74 @@
+"""Each fix in customer360.dialect: the transpiled DuckDB answer equals BigQuery's (ZetaSQL reference) answer.
+
+Every test here fails when its fix is removed from dialect._FIXES: the expression is one where
+sqlglot's plain BigQuery-to-DuckDB translation computes something else.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from customer360 import dialect, zeta
+from zeta_harness import PARAMETERS, Answer, assert_same_answer, reference  # noqa: F401
+
+
+def duckdb_answer(sql: str) -> Answer:
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        cursor = connection.execute(dialect.transpile_one(sql, dict(PARAMETERS)))
+        return Answer([d[0] for d in cursor.description], cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def assert_duckdb_agrees(sql: str, *, ordered: bool = False) -> None:
+    result = zeta.evaluate(sql, {}, PARAMETERS)
+    expected = Answer(result.column_names, result.rows)
+    actual = duckdb_answer(sql)
+    if ordered:
+        assert [tuple(r) for r in actual.rows] == [tuple(r) for r in expected.rows], (
+            f"{sql!r}: row order differs: DuckDB {actual.rows} vs BigQuery {expected.rows}"
+        )
+    assert_same_answer(sql, expected, actual)
+
+
+def test_numeric_keeps_bigquery_precision_38_9(reference):
+    # Without the fix NUMERIC becomes DuckDB's DECIMAL(18, 3) and rounds to 3 places.
+    assert_duckdb_agrees("select cast('12345678901234567890.123456789' as numeric) as n, cast('0.000000001' as numeric) as tiny")
+
+
+def test_timestamp_diff_counts_whole_elapsed_units_not_boundaries(reference):
+    assert_duckdb_agrees(
+        "select timestamp_diff(timestamp '2024-01-01 10:59:59', timestamp '2024-01-01 10:00:00', hour) as same_hour,"
+        " timestamp_diff(timestamp '2024-01-01 11:00:00', timestamp '2024-01-01 10:59:59', hour) as one_second,"
+        " timestamp_diff(timestamp '2024-01-01 10:00:00', timestamp '2024-01-01 11:30:00', hour) as negative,"
+        " timestamp_diff(timestamp '2024-01-02 00:00:00', timestamp '2024-01-01 23:59:59.999999', minute) as minute,"
+        " timestamp_diff(timestamp '2024-01-03 01:00:00', timestamp '2024-01-01 02:00:00', day) as days"
+    )
+
+
+def test_extract_dayofweek_numbers_sunday_as_1(reference):
+    assert_duckdb_agrees(
+        "select extract(dayofweek from date '2024-03-10') as sunday, extract(dayofweek from date '2024-03-16') as saturday,"
+        " extract(dayofweek from timestamp '2024-03-11 23:59:59') as monday"
+    )
+
+
+def test_countif_over_no_rows_is_zero(reference):
+    assert_duckdb_agrees("select countif(x > 0) as n from unnest(cast([] as array<int64>)) as x")
+
+
+def test_safe_cast_to_date_and_timestamp_is_null_outside_years_1_to_9999(reference):
+    assert_duckdb_agrees(
+        "select safe_cast('0000-01-01' as date) as year_zero, safe_cast('2024-02-29' as date) as leap_day,"
+        " safe_cast('0001-01-01 00:00:00+01:00' as timestamp) as before_year_one,"
+        " safe_cast('9999-12-31 23:59:59-01:00' as timestamp) as after_9999,"
+        " safe_cast('2024-03-10 10:00:00+05:30' as timestamp) as with_offset"
+    )
+
+
+def test_safe_function_prefix_is_rejected_with_what_to_write_instead():
+    with pytest.raises(dialect.TranspileError, match="SAFE_CAST"):
+        dialect.transpile_one("select safe.parse_date('%Y-%m-%d', '2024-01-01') as d")
