@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from customer360 import plan
 from infra.settings import NAMESPACE, Settings, settings_from_values
@@ -38,8 +43,20 @@ def stack_settings(stack: str) -> Settings:
 
 @cache
 def run_stack(stack: str) -> StackRun:
-    # The Pulumi runtime runs one program per process: each stack runs in a subprocess, once per session.
-    return StackRun(stack, stack_settings(stack), plan.capture(stack))
+    """The stack's resources. The Pulumi runtime runs one program per process, so each stack runs
+    in a subprocess once per test session, shared by the pytest-xdist workers of that session."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run_id:
+        return StackRun(stack, stack_settings(stack), plan.capture(stack))
+    shared = Path(tempfile.gettempdir()) / f"customer360-infra-{run_id}"
+    shared.mkdir(exist_ok=True)
+    with open(shared / f"{stack}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = shared / f"{stack}.json"
+        if not path.exists():
+            path.write_text(json.dumps(plan.capture(stack)), encoding="utf-8")
+        captured = json.loads(path.read_text(encoding="utf-8"))
+    return StackRun(stack, stack_settings(stack), captured)
 
 
 def name(resource: dict) -> str:

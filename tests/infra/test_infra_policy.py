@@ -430,3 +430,28 @@ def test_monitoring_alerts_on_failed_transfer_runs(stack_run):
     assert len(alert["inputs"]["notificationChannels"]) == len(channels), f"{name(alert)} misses a channel"
     views = {t["inputs"]["tableId"] for t in stack_run.of_type(TABLE) if is_view(t)}
     assert views == set(monitoring.OPS_VIEWS), views
+
+
+def unqualified_references(sql: str) -> set[str]:
+    """Logical `dataset.name` references left in SQL (comments, strings and quoted identifiers removed)."""
+    code = re.sub(r"--[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`", " ", sql, flags=re.DOTALL)
+    return set(re.findall(rf"\b(?:{'|'.join(contract.DATASETS)})\.\w+", code, flags=re.IGNORECASE))
+
+
+def test_deployed_sql_names_only_real_datasets(stack_run):
+    # A logical name such as raw.customers would be looked up as dataset `raw` of the
+    # default project, which does not exist: every reference must name the stack's datasets.
+    offenders = {}
+    for resource in stack_run.of_type(ROUTINE, TABLE, TRANSFER):
+        inputs = resource["inputs"]
+        sql = inputs.get("definitionBody") or (inputs.get("view") or {}).get("query") or inputs.get("params", {}).get("query")
+        if sql and (left := unqualified_references(sql)):
+            offenders[name(resource)] = sorted(left)
+    assert not offenders, f"logical dataset names left in deployed SQL: {offenders}"
+
+
+def test_unqualified_references_are_found():
+    assert unqualified_references("begin truncate table gold.customer_360; select 'raw.x' -- ops.y\nend") == {
+        "gold.customer_360"
+    }
+    assert unqualified_references("select * from `p.c360_raw.customers` join c360_dev_raw.stores using (id)") == set()
