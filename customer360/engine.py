@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import time
@@ -247,13 +248,45 @@ def _count(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(connection.execute(sql).fetchone()[0])
 
 
+# Stand-ins for the query parameters while a statement is translated once per process; each run
+# then only swaps in its own values. Translating costs about 25 ms a statement, most of a small run.
+_PARAMETER_STAND_INS: dict[str, object] = {"run_date": dt.date(1000, 1, 1), "run_id": "c360-run-id-stand-in"}
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@functools.lru_cache(maxsize=1024)
+def _duckdb_template(sql: str) -> str | None:
+    """The statement in DuckDB SQL with stand-ins for the parameters; None if a stand-in is ambiguous."""
+    if any(str(value) in sql for value in _PARAMETER_STAND_INS.values()):
+        return None
+    return dialect.transpile_one(sql, _PARAMETER_STAND_INS)
+
+
+def duckdb_statement(sql: str, parameters: dict[str, object]) -> str:
+    """dialect.transpile_one(sql, parameters), translating each statement only once."""
+    template = _duckdb_template(sql)
+    if template is None or set(parameters) != set(_PARAMETER_STAND_INS):
+        return dialect.transpile_one(sql, parameters)
+    for name, stand_in in _PARAMETER_STAND_INS.items():
+        value = parameters[name]
+        if isinstance(value, dt.date) != isinstance(stand_in, dt.date):
+            return dialect.transpile_one(sql, parameters)
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        placeholder = stand_in.isoformat() if isinstance(stand_in, dt.date) else str(stand_in)
+        template = template.replace(_sql_string(placeholder), _sql_string(text))
+    return template
+
+
 def _execute_step(
     connection: duckdb.DuckDBPyConnection, step: Step, parameters: dict[str, object]
 ) -> StepResult:
     started = time.perf_counter()
     result = StepResult(step.name, step.kind, step.target, 0.0, started_at=dt.datetime.now(dt.timezone.utc))
     for statement in sqlgen.step_statements(step):
-        sql = dialect.transpile_one(statement.sql, parameters)
+        sql = duckdb_statement(statement.sql, parameters)
         if statement.is_assertion:
             passed = connection.execute(sql).fetchone()[0]
             if passed is not True:
