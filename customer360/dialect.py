@@ -153,7 +153,85 @@ _FIXES = (
 )
 
 
+_DECIMAL_TYPES = {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}
+_INTEGER_TYPES = {exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT, exp.DataType.Type.TINYINT}
+
+# NUMERIC / INT64 in DuckDB integer arithmetic: a scaled to an integer count of 1e-9 units,
+# divided with remainder, rounded half away from zero, reassembled as DECIMAL(38, 9) text.
+_EXACT_DIVISION = """
+CASE
+  WHEN CAST(({b}) AS HUGEINT) = 0 THEN error('division by zero: ' || CAST(({a}) AS VARCHAR) || ' / 0')
+  ELSE CAST(
+    CASE WHEN sign(CAST(replace(CAST(CAST(({a}) AS DECIMAL(38, 9)) AS VARCHAR), '.', '') AS HUGEINT)) * sign(CAST(({b}) AS HUGEINT)) < 0
+         THEN '-' ELSE '' END
+    || CAST(((abs(CAST(replace(CAST(CAST(({a}) AS DECIMAL(38, 9)) AS VARCHAR), '.', '') AS HUGEINT)) // abs(CAST(({b}) AS HUGEINT)))
+            + CASE WHEN 2 * (abs(CAST(replace(CAST(CAST(({a}) AS DECIMAL(38, 9)) AS VARCHAR), '.', '') AS HUGEINT)) % abs(CAST(({b}) AS HUGEINT)))
+                        >= abs(CAST(({b}) AS HUGEINT)) THEN 1 ELSE 0 END) // 1000000000 AS VARCHAR)
+    || '.'
+    || lpad(CAST(((abs(CAST(replace(CAST(CAST(({a}) AS DECIMAL(38, 9)) AS VARCHAR), '.', '') AS HUGEINT)) // abs(CAST(({b}) AS HUGEINT)))
+            + CASE WHEN 2 * (abs(CAST(replace(CAST(CAST(({a}) AS DECIMAL(38, 9)) AS VARCHAR), '.', '') AS HUGEINT)) % abs(CAST(({b}) AS HUGEINT)))
+                        >= abs(CAST(({b}) AS HUGEINT)) THEN 1 ELSE 0 END) % 1000000000 AS VARCHAR), 9, '0')
+    AS DECIMAL(38, 9))
+END
+"""
+
+
+def _schema() -> dict:
+    from customer360 import contract
+
+    schema: dict = {}
+    for table in contract.ALL_TABLES:
+        columns = {c.name: c.type for c in table.columns}
+        if table.dataset == "raw":
+            columns[contract.RAW_PARTITION_COLUMN] = "DATE"
+        schema.setdefault(table.dataset, {})[table.name] = columns
+    return schema
+
+
+def _numeric_division(tree: exp.Expression) -> exp.Expression:
+    """NUMERIC / INT64 is NUMERIC (rounded to 9 places) in BigQuery; DuckDB's DECIMAL / BIGINT is a DOUBLE."""
+    divisions = list(tree.find_all(exp.Div))
+    if not divisions:
+        return tree
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        typed = annotate_types(
+            qualify(tree.copy(), schema=_schema(), dialect="bigquery", validate_qualify_columns=False),
+            schema=_schema(),
+            dialect="bigquery",
+        )
+    except Exception:  # statements qualify cannot handle (DML, scripts) keep their divisions
+        return tree
+    typed_divisions = list(typed.find_all(exp.Div))
+    if len(typed_divisions) != len(divisions):
+        return tree
+    for division, typed_division in zip(divisions, typed_divisions):
+        left, right = typed_division.this.type, typed_division.expression.type
+        if left is None or right is None:
+            continue
+        if left.this in _DECIMAL_TYPES and right.this in _INTEGER_TYPES:
+            numerator, denominator = division.this, division.expression
+
+            def operand(node: exp.Expression) -> exp.Expression:
+                # The operands stay syntax trees, so the other fixes (NUMERIC precision...) still apply.
+                if isinstance(node, exp.Column) and node.name in ("__numerator__", "__denominator__"):
+                    return (numerator if node.name == "__numerator__" else denominator).copy()
+                return node
+
+            template = _EXACT_DIVISION.format(a="__numerator__", b="__denominator__")
+            division.replace(exp.paren(sqlglot.parse_one(template, read="duckdb").transform(operand)))
+        elif left.this in _DECIMAL_TYPES and right.this in _DECIMAL_TYPES:
+            raise TranspileError(
+                f"{division.sql('bigquery')}: NUMERIC / NUMERIC has no exact DuckDB translation (DuckDB divides "
+                "decimals as DOUBLE); divide by an INT64, or cast one side to FLOAT64 if a float is meant"
+            )
+    return tree
+
+
 def to_duckdb_tree(tree: exp.Expression, parameters: dict[str, object] | None = None) -> exp.Expression:
+    tree = _numeric_division(tree)
     for fix in _FIXES:
         tree = tree.transform(fix)
     if parameters is not None:

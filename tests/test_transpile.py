@@ -72,3 +72,18 @@ def test_safe_cast_to_date_and_timestamp_is_null_outside_years_1_to_9999(referen
 def test_safe_function_prefix_is_rejected_with_what_to_write_instead():
     with pytest.raises(dialect.TranspileError, match="SAFE_CAST"):
         dialect.transpile_one("select safe.parse_date('%Y-%m-%d', '2024-01-01') as d")
+
+
+def test_numeric_divided_by_int64_is_numeric_rounded_half_away_from_zero(reference):
+    # Without the fix DuckDB divides DECIMAL by BIGINT as DOUBLE: 16 significant digits, binary rounding.
+    assert_duckdb_agrees(
+        "select cast('123457061.47956789' as numeric) / 18 as average, cast('2' as numeric) / 3 as two_thirds,"
+        " cast('-2' as numeric) / 3 as negative, cast('0.000000005' as numeric) / 10 as half_unit,"
+        " cast('-0.000000005' as numeric) / 10 as negative_half_unit,"
+        " cast('99999999999999999999999999999.999999999' as numeric) / 7 as large"
+    )
+
+
+def test_numeric_divided_by_numeric_is_rejected_with_what_to_write_instead():
+    with pytest.raises(dialect.TranspileError, match="divide by an INT64"):
+        dialect.transpile_one("select cast('1' as numeric) / cast('3' as numeric) as ratio")
