@@ -7,6 +7,7 @@ import decimal
 from dataclasses import dataclass, field
 from typing import Any
 
+from customer360.contract import PIPELINE
 from customer360.dashboard.queries import QUERIES
 from customer360.dashboard.sources import Source
 
@@ -63,6 +64,20 @@ class DashboardData:
         return runs[0] if runs else None
 
 
+_KIND_ORDER = ("load", "silver", "identity", "quality", "gold")
+_STEP_POSITION = {step.name: index for index, step in enumerate(PIPELINE)}
+
+
+def _pipeline_order(step_run: dict[str, Any]) -> tuple:
+    """Loads first, then the contract's step order; steps it does not know go last, by name."""
+    kind = step_run["step_kind"]
+    return (
+        _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER),
+        _STEP_POSITION.get(step_run["step"], len(_STEP_POSITION)),
+        step_run["step"],
+    )
+
+
 def load(source: Source) -> DashboardData:
     results = {
         name: [{key: plain(value) for key, value in row.items()} for row in source.fetch(name)]
@@ -70,4 +85,5 @@ def load(source: Source) -> DashboardData:
     }
     # The shared identity report has no order of its own.
     results["identity_match"].sort(key=lambda r: r["source"])
+    results["latest_step_runs"].sort(key=_pipeline_order)
     return DashboardData(source.label, results)

@@ -14,7 +14,7 @@ import jinja2
 
 from customer360.contract import table
 from customer360.dashboard import assets
-from customer360.dashboard.charts import CHARTS, SEGMENTS, _in_pipeline_order, build_charts
+from customer360.dashboard.charts import CHARTS, SEGMENTS, build_charts
 from customer360.dashboard.data import DashboardData, load
 from customer360.dashboard.sources import Source
 
@@ -317,7 +317,7 @@ def render(data: DashboardData, generated_at: dt.datetime | None = None) -> str:
         agents=data["agents"],
         freshness=_freshness(data),
         quality_checks=data["quality_checks"],
-        step_runs=_in_pipeline_order(data["latest_step_runs"]),
+        step_runs=data["latest_step_runs"],
         recent_runs=data["recent_runs"],
         chart_specs=_json_for_script({k: v for k, v in charts.items() if v is not None}),
         customer_data=_json_for_script(_customer_data(data)),

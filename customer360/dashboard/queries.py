@@ -144,8 +144,7 @@ from (
     from ops.pipeline_runs
     where step_kind != 'run'
 ) as ranked_runs
-where recency = 1
-order by step""",
+where recency = 1""",
         ),
         Query(
             "recent_runs",

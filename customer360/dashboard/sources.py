@@ -12,7 +12,7 @@ from customer360.dashboard.queries import QUERIES, tables_read
 
 
 class SourceError(Exception):
-    """A problem reading a warehouse or BigQuery that the user can fix (missing file, table, credentials), in one line."""
+    """A problem reading a warehouse or BigQuery that the user can fix (missing file, table, credentials)."""
 
 
 class Source(Protocol):
