@@ -17,10 +17,13 @@ SCHEDULED_QUERY_DATA_SOURCE = "scheduled_query"
 
 
 def type_json(bigquery_type: str) -> str:
-    """FACTS.md: routine argument and return types are JSON StandardSqlDataType strings."""
+    """FACTS.md: routine argument and return types are JSON StandardSqlDataType strings.
+
+    Written compactly, as the API returns them: pulumi-gcp (bigquery/routine.py) diffs the string.
+    """
     if not re.fullmatch(r"[A-Z][A-Z0-9]*", bigquery_type):
         raise ValueError(f"only scalar BigQuery types are supported for routines, got {bigquery_type!r}")
-    return json.dumps({"typeKind": bigquery_type})
+    return json.dumps({"typeKind": bigquery_type}, separators=(",", ":"))
 
 
 def procedure_arguments() -> list[gcp.bigquery.RoutineArgumentArgs]:

@@ -33,7 +33,7 @@ def schema_json(table: contract.Table) -> str:
             }
             for column in table.columns
         ],
-        indent=None,
+        separators=(",", ":"),
     )
 
 
