@@ -68,6 +68,10 @@ pulumi.export(
         "daily_pipeline": transform.scheduled_query.name.apply(_transfer_link),
     },
 )
+pulumi.export(
+    "transfer_config_names",
+    {**{source: t.name for source, t in load.transfers.items()}, "daily_pipeline": transform.scheduled_query.name},
+)
 pulumi.export("transfers_console_page", f"{console}/bigquery/transfers?project={settings.project}")
 pulumi.export("dashboards_console_page", f"{console}/monitoring/dashboards?project={settings.project}")
 pulumi.export("service_accounts", {role: account.email for role, account in access.accounts.items()})
