@@ -199,10 +199,12 @@ def digest(text: str) -> str:
     return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]} ({len(text.splitlines())} lines)"
 
 
-def _schema_summary(schema: str) -> str:
-    return ", ".join(
-        f"{field['name']} {field['type']}{'!' if field.get('mode') == 'REQUIRED' else ''}" for field in json.loads(schema)
-    )
+def _schema_columns(schema: str) -> dict[str, str]:
+    """One entry per column, in table order: type, mode and description."""
+    return {
+        f"schema.{position:02d}.{field['name']}": f"{field['type']} {field.get('mode', 'NULLABLE')}: {field.get('description', '')}"
+        for position, field in enumerate(json.loads(schema), start=1)
+    }
 
 
 def flatten(value: Any, prefix: str = "", digest_long: bool = True) -> dict[str, str]:
@@ -223,7 +225,7 @@ def flatten(value: Any, prefix: str = "", digest_long: bool = True) -> dict[str,
             flat.update(flatten(item, f"{prefix}[{index}]", digest_long))
         return flat
     if prefix == "schema" and isinstance(value, str):
-        flat[prefix] = _schema_summary(value)
+        flat.update(_schema_columns(value))
     elif digest_long and isinstance(value, str) and (prefix in _DIGESTED_KEYS or "\n" in value or len(value) > MAX_SHOWN_CHARS):
         flat[prefix] = digest(value)
     elif isinstance(value, bool):

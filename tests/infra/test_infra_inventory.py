@@ -108,3 +108,17 @@ def test_c360_plan_rejects_an_unknown_stack():
     result = CliRunner().invoke(app, ["plan", "--stack", "staging"])
     assert result.exit_code == 2
     assert "no stack file Pulumi.staging.yaml" in result.output
+
+
+def test_plan_shows_a_contract_change_on_the_changed_column():
+    run = run_stack("dev")
+    changed = json.loads(json.dumps(run.captured))
+    table = next(r for r in changed["resources"] if r["name"] == "warehouse-silver-stores")
+    schema = json.loads(table["inputs"]["schema"])
+    schema[1]["description"] = "Shop sign."
+    table["inputs"]["schema"] = json.dumps(schema)
+    differences = describe_differences(plan.inventory(run.captured), plan.inventory(changed))
+    assert differences == [
+        "gcp:bigquery/table:Table warehouse-silver-stores: schema.02.store_name: "
+        "'STRING NULLABLE: Display name of the store.' -> 'STRING NULLABLE: Shop sign.'"
+    ], differences
