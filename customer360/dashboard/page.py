@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,13 +49,35 @@ def _label(column: str) -> str:
     return _LABELS.get(column, column.replace("_", " ").capitalize())
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "customer360"
+
+
 @lru_cache(maxsize=1)
 def vega_bundle() -> str:
-    """Vega, Vega-Lite and vega-embed as one script, from the vl-convert package (no network)."""
+    """Vega, Vega-Lite and vega-embed as one script, from the vl-convert package (no network).
+
+    Bundling takes vl-convert about two seconds, so the script is kept in the user's cache
+    folder, named by the vl-convert and Vega-Lite versions that made it.
+    """
     import vl_convert
     from altair.utils._importers import vl_version_for_vl_convert
 
-    return vl_convert.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    vl_version = vl_version_for_vl_convert()
+    cached = _cache_dir() / f"vega-bundle-{vl_convert.__version__}-{vl_version}.js"
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        partial.write_text(bundle, encoding="utf-8")
+        partial.replace(cached)  # atomic: a concurrent build never reads half a file
+    except OSError:
+        pass  # an unwritable cache only costs the next build the same two seconds
+    return bundle
 
 
 def _json_for_script(value: Any) -> str:
