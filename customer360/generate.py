@@ -815,7 +815,8 @@ class _Generator:
             signup=signup,
             signup_format=(rng.random(n) < 0.15).astype(np.int64),
             updated=(signup * US_PER_DAY + (rng.random(n) * ((start_day - signup) * US_PER_DAY - 1)).astype(np.int64)),
-            activity=np.where(rng.random(n) < 0.35, 0.0, rng.lognormal(0.0, 1.0, n)),
+            # Purchase propensity: about a third never buy (prospects); the rest are skewed but capped.
+            activity=np.where(rng.random(n) < 0.35, 0.0, np.minimum(rng.lognormal(0.0, 0.8, n), 5.0)),
             needs_fix=np.zeros(n, dtype=bool),
         )
         src = rng.choice(n_orig, size=n_dup, replace=False)
@@ -963,7 +964,7 @@ class _Generator:
             enrolled=enrolled,
             enrolled_format=(rng.random(n) < 0.25).astype(np.int64),
             updated=updated,
-            activity=rng.lognormal(0.0, 0.8, n),
+            activity=np.minimum(rng.lognormal(0.0, 0.8, n), 5.0),
             needs_fix=np.zeros(n, dtype=bool),
         )
         return member_index
@@ -1016,7 +1017,7 @@ class _Generator:
             has_birth=(rng.random(n_new) < 0.93).astype(np.int64), city=city,
             signup=np.full(n_new, day_number, dtype=np.int64), signup_format=np.zeros(n_new, dtype=np.int64),
             updated=day_us + rng.integers(0, US_PER_DAY, n_new),
-            activity=rng.lognormal(0.3, 1.0, n_new), needs_fix=np.zeros(n_new, dtype=bool),
+            activity=np.minimum(rng.lognormal(0.3, 0.8, n_new), 5.0), needs_fix=np.zeros(n_new, dtype=bool),
         )
         self.customer_delta = np.concatenate([touched, new_idx])
         self.customer_stale_pool = np.setdiff1d(np.arange(existing), touched)
