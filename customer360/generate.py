@@ -847,7 +847,7 @@ class _Generator:
 
         # Support agents, at least one per team.
         n = _count(BASE_COUNTS["support_agents"], s, len(TEAMS))
-        self.agents = self._new_agents(rng, n, start_day)
+        self.agents = self._new_agents(rng, n, start_day, hired_before=True)
         self.agents.team[: len(TEAMS)] = np.arange(len(TEAMS))
 
         # Loyalty members.
@@ -883,13 +883,13 @@ class _Generator:
             popularity=1.0 / (rng.permutation(n) + first_index + 3.0) ** 0.8,
         )
 
-    def _new_agents(self, rng, n: int, start_day: int) -> _Entities:
+    def _new_agents(self, rng, n: int, day_number: int, hired_before: bool) -> _Entities:
         team = rng.integers(0, len(TEAMS), n)
         return _Entities(
             first=rng.integers(0, len(FIRST_NAMES), n),
             last=rng.integers(0, len(LAST_NAMES), n),
             team=team,
-            hired=start_day - rng.integers(0, 8 * 365, n),
+            hired=day_number - (rng.integers(0, 8 * 365, n) if hired_before else np.zeros(n, dtype=np.int64)),
             hired_format=(rng.random(n) < 0.5).astype(np.int64),
             speed=rng.lognormal(0.0, 0.35, n),
             csat=np.array([t[2] for t in TEAMS])[team] + rng.normal(0.0, 0.35, n),
@@ -1055,7 +1055,7 @@ class _Generator:
         a.team[moved] = (a.team[moved] + rng.integers(1, len(TEAMS), moved.size)) % len(TEAMS)
         delta = [moved]
         if day_index == 1:
-            new = self._new_agents(rng, 1, day_number)
+            new = self._new_agents(rng, 1, day_number, hired_before=False)
             a.append(**new.cols)
             delta.append(np.array([len(a) - 1]))
         self.agent_delta = np.concatenate(delta)
