@@ -352,9 +352,18 @@ def bigquery_statement(statement: Statement, sql: str | None = None) -> str:
     return sql
 
 
-def procedure_body(step: Step) -> str:
-    """The BigQuery script body of the step's stored procedure (arguments arg_run_date DATE, arg_run_id STRING)."""
-    statements = [bigquery_statement(s, _parameters_to_variables(s.sql)) for s in step_statements(step)]
+def procedure_body(step: Step, dataset_names: dict[str, str] | None = None, project: str | None = None) -> str:
+    """The BigQuery script body of the step's stored procedure (arguments arg_run_date DATE, arg_run_id STRING).
+
+    With `dataset_names` and `project`, logical names are rewritten to the stack's datasets,
+    statement by statement (a whole BEGIN ... END block does not parse as one statement).
+    """
+
+    def render(sql: str) -> str:
+        sql = _parameters_to_variables(sql)
+        return qualify(sql, dataset_names, project) if dataset_names else sql
+
+    statements = [bigquery_statement(s, render(s.sql)) for s in step_statements(step)]
     if step.kind == "silver":
         statements.append(f"drop table {staged_table(step)}")
     return "begin\n" + ";\n\n".join(statements) + ";\nend"
@@ -363,6 +372,9 @@ def procedure_body(step: Step) -> str:
 def qualify(sql: str, dataset_names: dict[str, str], project: str) -> str:
     """Rewrites logical names (raw.customers, silver.parse_money(...)) to project.dataset names."""
     tree_list = sqlglot.parse(sql, read="bigquery")
+    unparsed = [t for t in tree_list if isinstance(t, exp.Command)]
+    if unparsed:
+        raise ValueError(f"cannot qualify SQL that does not parse as statements: {unparsed[0].sql()[:80]!r}")
 
     def rename(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db in dataset_names and not node.catalog:
@@ -370,11 +382,16 @@ def qualify(sql: str, dataset_names: dict[str, str], project: str) -> str:
             node.set("db", exp.to_identifier(dataset_names[node.db]))
             node.set("catalog", exp.to_identifier(project))
             return node
-        if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and node.this.name in dataset_names:
-            return exp.Dot(
-                this=exp.to_identifier(f"{project}.{dataset_names[node.this.name]}", quoted=True),
-                expression=node.expression,
-            )
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.this, exp.Identifier)
+            and node.this.name in dataset_names
+            and isinstance(node.expression, exp.Anonymous)
+        ):
+            # A persistent function is called by its full path as one quoted name.
+            function = node.expression
+            path = f"{project}.{dataset_names[node.this.name]}.{function.name}"
+            return exp.Anonymous(this=exp.to_identifier(path, quoted=True), expressions=function.expressions)
         return node
 
     return ";\n".join(t.transform(rename).sql(dialect="bigquery", pretty=True) for t in tree_list if t)

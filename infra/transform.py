@@ -87,7 +87,7 @@ class Transform(Stage):
 
         self.procedures: dict[str, gcp.bigquery.Routine] = {}
         for step in contract.PIPELINE:
-            body = sqlgen.procedure_body(step)
+            body = sqlgen.procedure_body(step, names, settings.project)
             self.procedures[step.name] = gcp.bigquery.Routine(
                 f"{name}-procedure-{step.procedure_name}",
                 project=settings.project,
@@ -97,7 +97,7 @@ class Transform(Stage):
                 language="SQL",
                 description=step.description,
                 arguments=procedure_arguments(),
-                definition_body=qualify(body),
+                definition_body=body,
                 opts=self.child(depends_on=list(self.functions.values())),
             )
 

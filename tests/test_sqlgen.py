@@ -47,5 +47,5 @@ def test_qualify_rewrites_tables_and_function_calls_to_the_stack_datasets():
     sql = "select silver.clean_string(x) from raw.customers join silver.customers using (customer_id)"
     qualified = sqlgen.qualify(sql, {"raw": "c360_dev_raw", "silver": "c360_dev_silver"}, "acme-data")
     assert "`acme-data`.c360_dev_raw.customers" in qualified or "`acme-data.c360_dev_raw.customers`" in qualified
-    assert "acme-data.c360_dev_silver`.clean_string(" in qualified
+    assert "`acme-data.c360_dev_silver.clean_string`(x)" in qualified
     assert " raw." not in qualified and "(silver." not in qualified, qualified

@@ -314,7 +314,7 @@ def test_every_sql_step_is_deployed_exactly_once(stack_run):
         assert f"call `{settings.project}.{dataset}.{step.procedure_name}`(@run_date, pipeline_run_id);" in script
         argument_types = [json.loads(a["dataType"])["typeKind"] for a in routine["inputs"]["arguments"]]
         assert argument_types == list(contract.QUERY_PARAMETERS.values()), f"{name(routine)} arguments {argument_types}"
-        expected = sqlgen.qualify(sqlgen.procedure_body(step), settings.dataset_names, settings.project)
+        expected = sqlgen.procedure_body(step, settings.dataset_names, settings.project)
         assert routine["inputs"]["definitionBody"] == expected, f"{name(routine)} body is not the step's SQL"
 
 
