@@ -118,7 +118,9 @@ def _check_raw_header() -> str:
     for source in SOURCES:
         names = source.column_names
         name_list = ", ".join(_quote(n) for n in names)
-        header_like = " + ".join(f"if(silver.clean_enum({c}) in ({name_list}), 1, 0)" for c in names)
+        # Plain lower(trim()) rather than silver.clean_enum: this scans every raw row, and a
+        # header padded with anything but spaces is still caught by the first-column test.
+        header_like = " + ".join(f"if(lower(trim({c})) in ({name_list}), 1, 0)" for c in names)
         exact = " and ".join(f"coalesce({c}, '') = {_quote(c)}" for c in names)
         parts.append(
             f"select {_quote(source.name)} as source, {raw_record_expression(source)} as header_row,\n"
