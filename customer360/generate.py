@@ -482,25 +482,26 @@ def _macros() -> list[str]:
             WHEN 1 THEN ' ' || upper(s[1]) || s[2:] || ' '
             WHEN 2 THEN s || '  '
             ELSE '  ' || upper(s) END""",
-        """CREATE MACRO g_email_local(fn, ln, f, num) AS CASE f
-            WHEN 0 THEN g_first_e(fn) || '.' || g_last_e(ln) || num::VARCHAR
-            WHEN 1 THEN g_first_e(fn)[1] || g_last_e(ln) || num::VARCHAR
-            WHEN 2 THEN g_first_e(fn) || '_' || g_last_e(ln) || num::VARCHAR
-            WHEN 3 THEN g_first_e(fn) || '.' || g_last_e(ln) || '.' || num::VARCHAR
-            ELSE g_first_e(fn) || g_last_e(ln) || num::VARCHAR END""",
-        # style 1 writes the address with capitals (still valid after lower-casing).
-        """CREATE MACRO g_email(fn, ln, f, num, d, style) AS CASE
+        # E-mail local parts from the e-mail-safe first and last names (strings): forms 0-2 are the CRM's,
+        # 3 a loyalty member's own address, 4 an address nobody else has.
+        """CREATE MACRO g_email_local(fe, le, f, num) AS CASE f
+            WHEN 0 THEN fe || '.' || le || num::VARCHAR
+            WHEN 1 THEN fe[1] || le || num::VARCHAR
+            WHEN 2 THEN fe || '_' || le || num::VARCHAR
+            WHEN 3 THEN fe || '.' || le || '.' || num::VARCHAR
+            ELSE fe || le || num::VARCHAR END""",
+        # style 1 writes the address with capitals (still valid after lower-casing); f < 0 means none.
+        """CREATE MACRO g_email(local, dom, f, style) AS CASE
             WHEN f < 0 THEN NULL
-            WHEN style = 1 THEN upper(g_email_local(fn, ln, f, num)[1]) || g_email_local(fn, ln, f, num)[2:]
-                 || '@' || upper(g_domain(d)[1]) || g_domain(d)[2:]
-            ELSE g_email_local(fn, ln, f, num) || '@' || g_domain(d) END""",
-        """CREATE MACRO g_bad_email(fn, ln, f, num, d, v) AS CASE v % 6
-            WHEN 0 THEN g_email_local(fn, ln, f, num) || '@' || split_part(g_domain(d), '.', 1)
-            WHEN 1 THEN g_email_local(fn, ln, f, num) || '.' || g_domain(d)
-            WHEN 2 THEN replace(g_email_local(fn, ln, f, num), '.', ' ') || ' @' || g_domain(d)
-            WHEN 3 THEN g_email_local(fn, ln, f, num) || '@@' || g_domain(d)
-            WHEN 4 THEN '@' || g_domain(d)
-            ELSE g_email_local(fn, ln, f, num) || '@' END""",
+            WHEN style = 1 THEN upper(local[1]) || local[2:] || '@' || upper(dom[1]) || dom[2:]
+            ELSE local || '@' || dom END""",
+        """CREATE MACRO g_bad_email(local, dom, v) AS CASE v % 6
+            WHEN 0 THEN local || '@' || split_part(dom, '.', 1)
+            WHEN 1 THEN local || '.' || dom
+            WHEN 2 THEN replace(local, '.', ' ') || ' @' || dom
+            WHEN 3 THEN local || '@@' || dom
+            WHEN 4 THEN '@' || dom
+            ELSE local || '@' END""",
         # Ten-digit North American numbers; formats 4-7 carry the leading country code 1.
         """CREATE MACRO g_phone(area, n7, f) AS CASE f
             WHEN 0 THEN '(' || area::VARCHAR || ') ' || (n7 // 10000)::VARCHAR || '-' || g_pad(n7 % 10000, 4)
@@ -710,8 +711,12 @@ class _Generator:
     # -- writing ------------------------------------------------------------
 
     def write(self, day: date, source: str, cols: dict[str, np.ndarray], columns: dict[str, str],
-              overrides: dict[str, dict[str, str]]) -> None:
-        """Format the numeric columns with one SELECT and COPY them to OUT/<day>/<source>.csv."""
+              overrides: dict[str, dict[str, str]], derived: tuple[dict[str, str], ...] = ()) -> None:
+        """Format the numeric columns with one SELECT and COPY them to OUT/<day>/<source>.csv.
+
+        `derived` are layers of helper columns computed once below the final SELECT (e.g. an e-mail's
+        local part), which keeps the expanded macro expressions, and so planning time, small.
+        """
         names = SOURCES_BY_NAME[source].column_names
         assert tuple(columns) == names, (source, tuple(columns), names)
         select = []
@@ -729,7 +734,10 @@ class _Generator:
         # The COPY runs on a writer thread (DuckDB releases the GIL) while the next file is drawn;
         # each file is written whole by one statement, so the output does not depend on timing.
         frame = {k: np.array(v, copy=True) for k, v in cols.items()}
-        sql = (f"COPY (SELECT {', '.join(select)} FROM generated) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' "
+        relation = "generated"
+        for layer in derived:
+            relation = f"(SELECT *, {', '.join(f'{sql} AS {name}' for name, sql in layer.items())} FROM {relation})"
+        sql = (f"COPY (SELECT {', '.join(select)} FROM {relation}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' "
                "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n')")
         if len(self.pending_writes) >= 2:
             self.pending_writes.pop(0).result()
@@ -1125,7 +1133,7 @@ class _Generator:
             "customer_id": "g_customer_id(cid)",
             "first_name": "g_first(fn)",
             "last_name": "g_last(ln)",
-            "email": "g_email(fn, ln, ef, en, ed, es)",
+            "email": "g_email(email_local, email_domain, ef, es)",
             "phone": "g_phone(area, n7, pf)",
             "birth_date": "CASE WHEN hb = 1 THEN g_date(bd, bdf) END",
             "city": "g_city(city)",
@@ -1139,20 +1147,26 @@ class _Generator:
             "pad_whitespace": {"first_name": "'  ' || {b} || ' '", "email": "' ' || {b} || '  '",
                                "city": "' ' || {b}"},
             "empty_string": {"city": "''", "state": "''"},
-            "bad_email": {"email": "g_bad_email(fn, ln, ef, en, ed, dv)"},
+            "bad_email": {"email": "g_bad_email(email_local, email_domain, dv)"},
             "bad_phone": {"phone": "g_bad_phone(area, n7, dv)"},
             "bad_birth_date": {"birth_date": "g_bad_date(bd, dv)"},
             "bad_signup_date": {"signup_date": "g_bad_date(sd, dv)"},
             "bad_updated_at": {"updated_at": "g_bad_ts(ts, dv)"},
             "version_pair": {"updated_at": f"g_ts(ts - (1 + dv % 48) * {US_PER_HOUR}, tsf, off)",
-                             "email": f"g_email(fn, ln, (ef + 1) % 3, en, (ed + 1) % {len(EMAIL_DOMAINS)}, 0)",
+                             "email": "g_email_local(first_e, last_e, (ef + 1) % 3, en) || '@' || "
+                                      f"g_domain((ed + 1) % {len(EMAIL_DOMAINS)})",
                              "phone": "g_phone(area, n7, (pf + 3) % 8)"},
             "stale_version": {"updated_at": f"g_ts(ts - (30 + dv % 300) * {US_PER_DAY}, tsf, off)",
-                              "email": f"g_email(fn, ln, (ef + 2) % 3, en, (ed + 2) % {len(EMAIL_DOMAINS)}, 0)",
+                              "email": "g_email_local(first_e, last_e, (ef + 2) % 3, en) || '@' || "
+                                       f"g_domain((ed + 2) % {len(EMAIL_DOMAINS)})",
                               "city": f"g_city((city + 7) % {len(CITIES)})",
                               "state": f"g_state((city + 7) % {len(CITIES)})"},
         }
-        self.write(day, source, cols, columns, overrides)
+        layers = (
+            {"first_e": "g_first_e(fn)", "last_e": "g_last_e(ln)", "email_domain": "g_domain(ed)"},
+            {"email_local": "g_email_local(first_e, last_e, CASE WHEN ef < 0 THEN 0 ELSE ef END, en)"},
+        )
+        self.write(day, source, cols, columns, overrides, layers)
 
     def write_products(self, day_index: int, day: date) -> None:
         source = "products"
@@ -1293,7 +1307,7 @@ class _Generator:
         columns = {
             "loyalty_card_id": "g_card_id(card)",
             "customer_id": "CASE WHEN cust >= 0 THEN g_customer_id(cust + 1) END",
-            "email": "g_email(fn, ln, ef, en, ed, es)",
+            "email": "g_email(email_local, email_domain, ef, es)",
             "phone": "g_phone(area, n7, pf)",
             "first_name": "g_first(fn)",
             "last_name": "g_last(ln)",
@@ -1307,14 +1321,14 @@ class _Generator:
             "pad_whitespace": {"email": "'  ' || {b} || ' '", "first_name": "{b} || '   '",
                                "loyalty_card_id": "' ' || {b} || ' '"},
             "empty_string": {"last_name": "''", "phone": "''"},
-            "bad_email": {"email": "g_bad_email(fn, ln, CASE WHEN ef < 0 THEN 3 ELSE ef END, en, ed, dv)"},
+            "bad_email": {"email": "g_bad_email(email_local, email_domain, dv)"},
             "bad_phone": {"phone": "g_bad_phone(area, n7, dv)"},
             "bad_tier": {"tier": "g_pick(dv, ['diamond', 'VIP', 'gold member', '5', 'silverr'])"},
             "odd_case_tier": {"tier": "g_odd_case(g_tier_name(tier), dv)"},
             "bad_points": {"points_balance": "g_pick(dv, ['12.5', 'n/a', '1,200', 'lots'])"},
             "bad_enrolled_date": {"enrolled_date": "g_bad_date(edt, dv)"},
             "unknown_customer_id": {"customer_id": "g_unknown_customer_id(dv)",
-                                    "email": "g_email(xfn, xln, xef, xen, xed, es)"},
+                                    "email": "g_email(crm_email_local, crm_email_domain, xef, es)"},
             "bad_updated_at": {"updated_at": "g_bad_ts(ts, dv)"},
             "version_pair": {"updated_at": f"g_ts(ts - (1 + dv % 48) * {US_PER_HOUR}, tsf, off)",
                              "points_balance": "(pts // 2)::VARCHAR"},
@@ -1322,7 +1336,13 @@ class _Generator:
                               "points_balance": "(pts // 3)::VARCHAR",
                               "tier": "g_tier_name(greatest(tier - 1, 0))"},
         }
-        self.write(day, source, cols, columns, overrides)
+        layers = (
+            {"first_e": "g_first_e(fn)", "last_e": "g_last_e(ln)", "email_domain": "g_domain(ed)",
+             "crm_first_e": "g_first_e(xfn)", "crm_last_e": "g_last_e(xln)", "crm_email_domain": "g_domain(xed)"},
+            {"email_local": "g_email_local(first_e, last_e, CASE WHEN ef < 0 THEN 3 ELSE ef END, en)",
+             "crm_email_local": "g_email_local(crm_first_e, crm_last_e, xef, xen)"},
+        )
+        self.write(day, source, cols, columns, overrides, layers)
 
     # -- fact files ---------------------------------------------------------
 
@@ -1562,7 +1582,7 @@ class _Generator:
         columns = {
             "ticket_id": "'TK-' || tday::VARCHAR || '-' || g_pad(tnum, 6)",
             "customer_id": "CASE WHEN cust >= 0 THEN g_customer_id(cust + 1) END",
-            "customer_email": "g_email(efn, eln, ef, en, ed, es)",
+            "customer_email": "g_email(email_local, email_domain, ef, es)",
             "agent_id": "CASE WHEN agent >= 0 THEN g_agent_id(agent + 1) END",
             "channel": "g_ticket_channel(ch)",
             "category": "g_ticket_category(cat)",
@@ -1583,10 +1603,14 @@ class _Generator:
                                         "status": "'resolved'"},
             "bad_resolved_at": {"resolved_at": f"g_bad_ts(ts + {US_PER_HOUR}, dv % 7)", "status": "'closed'"},
             "bad_csat": {"csat_score": "g_pick(dv, ['0', '6', '4.5', 'x', '10', '-1'])"},
-            "bad_email": {"customer_email": "g_bad_email(efn, eln, CASE WHEN ef < 0 THEN 4 ELSE ef END, en, ed, dv)"},
+            "bad_email": {"customer_email": "g_bad_email(email_local, email_domain, dv)"},
             "unknown_agent": {"agent_id": "g_unknown_agent_id(dv)"},
             "unknown_customer_id": {"customer_id": "g_unknown_customer_id(dv)"},
             "pad_whitespace": {"ticket_id": "' ' || {b}", "customer_email": "{b} || '  '", "agent_id": "{b} || ' '"},
             "key_conflict": {"category": f"g_ticket_category((cat + 1) % {len(TICKET_CATEGORIES)})"},
         }
-        self.write(day, source, cols, columns, overrides)
+        layers = (
+            {"first_e": "g_first_e(efn)", "last_e": "g_last_e(eln)", "email_domain": "g_domain(ed)"},
+            {"email_local": "g_email_local(first_e, last_e, CASE WHEN ef < 0 THEN 4 ELSE ef END, en)"},
+        )
+        self.write(day, source, cols, columns, overrides, layers)
