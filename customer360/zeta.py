@@ -106,6 +106,16 @@ class _Runtime:
                 os.replace(tmp, compiled)
             return module
 
+    def close(self) -> None:
+        """Free the wasmtime objects now, in dependency order."""
+        for name in ("memory", "store", "engine"):
+            resource = getattr(self, name, None)
+            close = getattr(resource, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        self.exports = self._malloc = self._free = None
+
     def _base(self) -> int:
         # Shared memory may grow between calls, so the base address is read each time.
         return ctypes.addressof(self.memory.data_ptr().contents)
@@ -167,13 +177,12 @@ def _discard_runtime(broken: _Runtime) -> None:
 
 @atexit.register
 def _close_runtime() -> None:
-    # Drop the instance before interpreter teardown, so wasmtime's finalisers still find their bindings.
+    # Release the instance before interpreter teardown, so wasmtime's finalisers still find their bindings.
     global _RUNTIME
     runtime_, _RUNTIME = _RUNTIME, None
     if runtime_ is not None:
-        runtime_.exports = runtime_.memory = runtime_._malloc = runtime_._free = None
-        del runtime_
-        gc.collect()
+        runtime_.close()
+    gc.collect()
 
 
 def runtime() -> _Runtime:
@@ -1101,6 +1110,13 @@ def _one_line(message: str) -> str:
     return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
+def _is_repeated(descriptor) -> bool:
+    is_repeated = getattr(descriptor, "is_repeated", None)
+    if is_repeated is not None:
+        return is_repeated() if callable(is_repeated) else bool(is_repeated)
+    return descriptor.label == descriptor.LABEL_REPEATED
+
+
 def _breadth_first(message, field_name: str):
     """The shallowest set field called field_name in a nested protobuf message."""
     queue = [message]
@@ -1112,7 +1128,7 @@ def _breadth_first(message, field_name: str):
         for descriptor, value in current.ListFields():
             if descriptor.message_type is None:
                 continue
-            if descriptor.label == descriptor.LABEL_REPEATED:
+            if _is_repeated(descriptor):
                 queue.extend(value)
             else:
                 queue.append(value)
