@@ -111,6 +111,17 @@ def _safe_cast_range(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# Unicode White_Space: what BigQuery's one-argument TRIM/LTRIM/RTRIM strip (DuckDB's strip only spaces).
+_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+def _trim_whitespace(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Trim) and node.args.get("expression") is None:
+        node = node.copy()
+        node.set("expression", exp.Literal.string(_WHITESPACE))
+    return node
+
+
 def _count_if(node: exp.Expression) -> exp.Expression:
     # BigQuery COUNTIF over no rows is 0; DuckDB's count_if is NULL there.
     if isinstance(node, exp.CountIf):
@@ -150,6 +161,7 @@ _FIXES = (
     _count_if,
     _partition_pseudo_column,
     _safe_cast_range,
+    _trim_whitespace,
 )
 
 

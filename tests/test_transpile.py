@@ -87,3 +87,15 @@ def test_numeric_divided_by_int64_is_numeric_rounded_half_away_from_zero(referen
 def test_numeric_divided_by_numeric_is_rejected_with_what_to_write_instead():
     with pytest.raises(dialect.TranspileError, match="divide by an INT64"):
         dialect.transpile_one("select cast('1' as numeric) / cast('3' as numeric) as ratio")
+
+
+def test_one_argument_trim_strips_unicode_whitespace_like_bigquery(reference):
+    # DuckDB's trim(x) strips spaces only; BigQuery's strips tabs, newlines, NBSP, U+3000 ...
+    escapes = {9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
+    chars = [9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x2003, 0x3000, 0x200B]
+    pads = ", ".join(
+        f"trim('{escapes.get(c, chr(c))}x{escapes.get(c, chr(c))}') as t{c}, ltrim('{escapes.get(c, chr(c))}x') as l{c},"
+        f" rtrim('x{escapes.get(c, chr(c))}') as r{c}"
+        for c in chars
+    )
+    assert_duckdb_agrees(f"select {pads}")
