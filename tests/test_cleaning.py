@@ -143,6 +143,7 @@ def test_strings_are_trimmed_and_empty_is_null(macros):
         ({"quantity": "1.5"}, "invalid_quantity"),
         ({"quantity": "two"}, "invalid_quantity"),
         ({"quantity": "99999999999999999999"}, "invalid_quantity"),
+        ({"quantity": "1000000000"}, "invalid_quantity"),
         ({"unit_price": "-1.00"}, "invalid_price"),
         ({"unit_price": "ten"}, "invalid_price"),
         ({"unit_price": ""}, "invalid_price"),

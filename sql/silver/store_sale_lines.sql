@@ -38,7 +38,9 @@ checked as (
         case
             when transaction_id is null or line_number is null then 'missing_key'
             when transaction_ts is null then 'invalid_timestamp'
-            when quantity is null or quantity <= 0 then 'invalid_quantity'
+            -- At most 9 digits: a line is then below 10^19 (with a price below 10^10), so sums over
+            -- billions of lines stay inside NUMERIC instead of overflowing every later gold rebuild.
+            when quantity is null or quantity <= 0 or quantity > 999999999 then 'invalid_quantity'
             when unit_price is null or unit_price < 0 then 'invalid_price'
             when discount_amount is null or discount_amount < 0 or discount_amount > quantity * unit_price
                 then 'invalid_discount'
