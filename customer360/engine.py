@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -85,17 +86,24 @@ def discover(data_dir: Path) -> list[DeliveryFile]:
     return found
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+# The longest line the DuckDB load accepts (its max_line_size); no single value may be longer.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
 def check_header(file: DeliveryFile) -> None:
     """Fails unless the first line names exactly the contract's columns in order."""
     where = _display(file.path)
     with file.path.open("rb") as handle:
         first = handle.readline(1 << 20)
-    if not first.strip():
+    if not first.removeprefix(UTF8_BOM).strip():
         raise InputError(f"{where}: empty file, expected the header row of {file.source.name}")
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"{where}: header is not UTF-8 ({error.reason} at byte {error.start})") from None
+    if "\r" in text.rstrip("\r\n"):
+        raise InputError(f"{where}: lines end with a bare carriage return; use LF or CRLF line ends")
     try:
         header = next(csv.reader(io.StringIO(text)))
     except (csv.Error, StopIteration):
@@ -122,6 +130,86 @@ def check_header(file: DeliveryFile) -> None:
         position = next(i for i, (a, b) in enumerate(zip(header, expected)) if a != b)
         detail = f"columns out of order: column {position + 1} is {header[position]!r}, expected {expected[position]!r}"
     raise InputError(f"{where}: header does not match the {file.source.name} contract ({detail})")
+
+
+def _decoded_lines(file: DeliveryFile, where: str, line_ends: set[str] | None = None):
+    """The file's lines as text, failing on the first one the BigQuery load would refuse to decode.
+
+    Records in LINE_ENDS which line ends ("\r\n", "\n") the file uses.
+    """
+    with file.path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1:
+                line = line.removeprefix(UTF8_BOM)
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"{where}: line {number} is not UTF-8 (byte 0x{line[error.start]:02X} at position "
+                    f"{error.start + 1}); deliveries must be UTF-8 encoded"
+                ) from None
+            if "\x00" in text:
+                # The BigQuery load fails on ASCII 0, so the local run refuses it too.
+                raise InputError(f"{where}: line {number} contains a NUL byte (ASCII 0)")
+            if line_ends is not None and text.endswith("\n"):
+                line_ends.add("\r\n" if text.endswith("\r\n") else "\n")
+            yield text
+
+
+@dataclass(frozen=True)
+class RowScan:
+    rows: int  # data rows; blank lines are not rows
+    # Both LF and CRLF line ends: DuckDB's CSV reader fails on some such files, so they load from a
+    # copy with LF line ends (the values are unchanged; BigQuery reads either).
+    mixed_line_ends: bool = False
+
+
+def check_rows(file: DeliveryFile) -> RowScan:
+    """Reads every row as RFC 4180 CSV; fails on the first one that is not exactly one record of the contract.
+
+    A row with too many fields is refused even when the extra fields are empty: it means a value
+    shifted into the wrong column (DuckDB's reader would silently drop the empty extras).
+    """
+    where = _display(file.path)
+    expected = len(file.source.column_names)
+    rows = 0
+    line_ends: set[str] = set()
+    if csv.field_size_limit() < MAX_LINE_BYTES:
+        csv.field_size_limit(MAX_LINE_BYTES)
+    reader = csv.reader(_decoded_lines(file, where, line_ends), strict=True)
+    next(reader, None)  # the header, checked by check_header
+    while True:
+        starts_at = reader.line_num + 1
+        try:
+            fields = next(reader, None)
+        except csv.Error as error:
+            cause = str(error)
+            if "unexpected end of data" in cause:
+                cause = "unterminated quoted value"
+            elif "field limit" in cause:
+                cause = f"a value is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
+            raise InputError(f"{where}: malformed CSV: line {starts_at}: {cause}") from None
+        if fields is None:
+            return RowScan(rows, mixed_line_ends=len(line_ends) > 1)
+        if not fields:
+            continue
+        if len(fields) != expected:
+            raise InputError(
+                f"{where}: malformed CSV: line {starts_at} has {len(fields)} fields, expected {expected} "
+                f"({'a value holding a comma must be quoted' if len(fields) > expected else 'the row is cut short'})"
+            )
+        rows += 1
+
+
+def _with_lf_line_ends(file: DeliveryFile, folder: Path) -> Path:
+    """A copy of the (already checked) file with every record ending in LF; values are unchanged."""
+    copy = folder / f"{len(list(folder.iterdir()))}-{file.path.name}"
+    with copy.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        for fields in csv.reader(_decoded_lines(file, _display(file.path)), strict=True):
+            if fields:
+                writer.writerow(fields)
+    return copy
 
 
 def fingerprint(files: list[DeliveryFile], data_dir: Path) -> str:
@@ -206,7 +294,18 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 def _load_raw(
-    connection: duckdb.DuckDBPyConnection, files: list[DeliveryFile], run_date: dt.date
+    connection: duckdb.DuckDBPyConnection, files: list[DeliveryFile], run_date: dt.date, scans: dict[Path, RowScan]
+) -> dict[str, int]:
+    with tempfile.TemporaryDirectory(prefix="c360-load-") as scratch:
+        return _load_raw_files(connection, files, run_date, scans, Path(scratch))
+
+
+def _load_raw_files(
+    connection: duckdb.DuckDBPyConnection,
+    files: list[DeliveryFile],
+    run_date: dt.date,
+    scans: dict[Path, RowScan],
+    scratch: Path,
 ) -> dict[str, int]:
     loaded: dict[str, int] = {}
     by_source: dict[str, list[DeliveryFile]] = {}
@@ -218,6 +317,8 @@ def _load_raw(
         columns = ", ".join(f"'{c}': 'VARCHAR'" for c in source.column_names)
         before = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
         for file in source_files:
+            before_file = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
+            readable = _with_lf_line_ends(file, scratch) if scans[file.path].mixed_line_ends else file.path
             try:
                 connection.execute(
                     f"""
@@ -225,15 +326,32 @@ def _load_raw(
                     SELECT *, ?::DATE FROM read_csv(
                         ?, header = true, delim = ',', quote = '"', escape = '"',
                         columns = {{{columns}}}, strict_mode = true, null_padding = false,
-                        encoding = 'utf-8', max_line_size = 16777216, auto_detect = false
+                        encoding = 'utf-8', max_line_size = {MAX_LINE_BYTES}, auto_detect = false
                     )
                     """,
-                    [run_date, str(file.path)],
+                    [run_date, str(readable)],
                 )
             except duckdb.Error as error:
-                raise InputError(f"{_display(file.path)}: malformed CSV: {_first_line(error)}") from None
+                raise InputError(f"{_display(file.path)}: malformed CSV: {_csv_error(error)}") from None
+            loaded_file = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] - before_file
+            if loaded_file != scans[file.path].rows:
+                raise InputError(
+                    f"{_display(file.path)}: malformed CSV: loaded {loaded_file} rows but the file holds "
+                    f"{scans[file.path].rows}"
+                )
         loaded[name] = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] - before
     return loaded
+
+
+def _csv_error(error: Exception) -> str:
+    """DuckDB's CSV error in one line: where, then the cause it states after the offending line."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    where = _first_line(error)
+    cause = next(
+        (line for line in lines[1:] if not line.startswith(("Original Line:", "Possible", "*", "file ="))),
+        None,
+    )
+    return f"{where}: {cause}"[:300] if cause else where
 
 
 def _first_line(error: Exception) -> str:
@@ -370,8 +488,10 @@ def run_delivery(
     data_dir = Path(data_dir)
     warehouse = Path(warehouse)
     files = discover(data_dir)
+    scans: dict[Path, RowScan] = {}
     for file in files:
         check_header(file)
+        scans[file.path] = check_rows(file)
     print_fingerprint = fingerprint(files, data_dir)
     run_id = f"{run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
     result = RunResult(run_id, run_date, skipped=False, fingerprint=print_fingerprint)
@@ -397,7 +517,7 @@ def run_delivery(
                 progress("load raw", 0, total)
             load_started = time.perf_counter()
             load_at = dt.datetime.now(dt.timezone.utc)
-            result.raw_rows = _load_raw(connection, files, run_date)
+            result.raw_rows = _load_raw(connection, files, run_date, scans)
             load = StepResult("load_raw", "load", "raw", time.perf_counter() - load_started,
                               rows_in=result.rows_loaded, rows_out=result.rows_loaded, started_at=load_at)
             parameters = {"run_date": run_date, "run_id": run_id}

@@ -136,3 +136,99 @@ def without_run_ids(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     if "ops.rejected_rows" in kept:
         kept["ops.rejected_rows"] = sorted((row[:-1] for row in kept["ops.rejected_rows"]), key=repr)
     return kept
+
+
+# ---------------------------------------------------------------------------
+# Row accounting and raw CSV bytes (robustness tests)
+# ---------------------------------------------------------------------------
+
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+from customer360 import dialect, sqlgen  # noqa: E402
+
+
+@dataclass
+class Accounting:
+    """Where the raw rows of one source and delivery day went."""
+
+    raw: int = 0  # data rows in the day's raw partition (exact header lines excluded)
+    header_lines: int = 0  # exact copies of the header line (a repeated header is not data)
+    kept: int = 0  # not rejected, and their cleaned key is in silver
+    rejected: Counter = field(default_factory=Counter)  # ops.rejected_rows of the day, by reason
+    unaccounted: int = 0  # neither rejected nor kept: lost rows
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(self.rejected.values())
+
+
+def _accounting_sql(source: contract.Source) -> str:
+    exact_header = " and ".join(f"coalesce(delivered.{c}, '') = '{c}'" for c in source.column_names)
+    rejected = (
+        f"select raw_values from ops.rejected_rows where source = '{source.name}' and delivery_date = @run_date"
+    )
+    key_match = " and ".join(
+        f"kept.{k} = {sqlgen.cleaned_key_expression(source, k, 'delivered')}" for k in source.primary_key
+    )
+    return (
+        f"select countif(not is_header) as raw, countif(is_header) as header_lines,\n"
+        f"  countif(not is_header and not is_rejected and is_kept) as kept,\n"
+        f"  countif(not is_header and not is_rejected and not is_kept) as unaccounted,\n"
+        f"from (\n"
+        f"  select ({exact_header}) as is_header,\n"
+        f"    {sqlgen.raw_record_expression(source, 'delivered')} in ({rejected}) as is_rejected,\n"
+        f"    exists (select 1 from {source.silver.ref} as kept where {key_match}) as is_kept,\n"
+        f"  from raw.{source.name} as delivered where _PARTITIONDATE = @run_date\n"
+        f")"
+    )
+
+
+def account(warehouse: Path, run_date: dt.date) -> dict[str, Accounting]:
+    """For every source delivered on RUN_DATE: raw rows, kept, rejected by reason, and unaccounted (lost) rows.
+
+    Independent of the pipeline's own conservation check: every raw row that is not an exact header line
+    must be either in ops.rejected_rows (matched on its raw values) or kept under its cleaned key.
+    """
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        found: dict[str, Accounting] = {}
+        for source in contract.SOURCES:
+            sql = dialect.transpile_one(_accounting_sql(source), {"run_date": run_date})
+            raw, header_lines, kept, unaccounted = connection.execute(sql).fetchone()
+            reasons = Counter(
+                dict(
+                    connection.execute(
+                        "SELECT reason, count(*) FROM ops.rejected_rows "
+                        "WHERE source = ? AND delivery_date = ? GROUP BY reason",
+                        [source.name, run_date],
+                    ).fetchall()
+                )
+            )
+            if raw or header_lines or reasons:
+                found[source.name] = Accounting(raw, header_lines, kept, reasons, unaccounted)
+        return found
+    finally:
+        connection.close()
+
+
+def csv_bytes(
+    source_name: str,
+    rows: list,
+    *,
+    header: list[str] | None = None,
+    line_end: str = "\n",
+    bom: bool = False,
+    encoding: str = "utf-8",
+) -> bytes:
+    """A CSV file as bytes: the contract header (or HEADER) and ROWS (dicts in contract order, or lists)."""
+    import io as _io
+
+    columns = list(contract.SOURCES_BY_NAME[source_name].column_names)
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator=line_end)
+    writer.writerow(header if header is not None else columns)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns] if isinstance(row, dict) else row)
+    return (b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode(encoding)
