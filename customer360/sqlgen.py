@@ -238,7 +238,11 @@ def silver_statements(step: Step) -> list[Statement]:
     version = [f"{source.version_column} desc nulls last"] if source.version_column else []
     # Deterministic tie-break: the row whose cleaned values sort first, column by column.
     tie_break = [f"{c} asc nulls last" for c in columns if c not in key and c != source.version_column]
-    order_by = ", ".join(version + [f"{contract.DELIVERY_DATE_COLUMN} desc"] + tie_break)
+    # A day delivered again replaces that day's partition: its rows beat what the day's earlier
+    # delivery left in silver (same delivery day), before the tie-break on values.
+    order_by = ", ".join(
+        version + [f"{contract.DELIVERY_DATE_COLUMN} desc", "is_this_delivery desc"] + tie_break
+    )
     all_columns = columns + [contract.DELIVERY_DATE_COLUMN]
     key_match = " and ".join(f"target.{k} = incoming.{k}" for k in key)
     updates = ",\n        ".join(f"{c} = incoming.{c}" for c in all_columns if c not in key)
@@ -264,11 +268,12 @@ def silver_statements(step: Step) -> list[Statement]:
             f"        select {column_list},\n"
             f"            row_number() over (partition by {', '.join(key)} order by {order_by}) as version_rank,\n"
             f"        from (\n"
-            f"            select {', '.join(columns)}, @run_date as {contract.DELIVERY_DATE_COLUMN},\n"
+            f"            select {', '.join(columns)}, @run_date as {contract.DELIVERY_DATE_COLUMN}, "
+            f"true as is_this_delivery,\n"
             f"            from {staged}\n"
             f"            where rejection_reason is null\n"
             f"            union all\n"
-            f"            select {column_list},\n"
+            f"            select {column_list}, false as is_this_delivery,\n"
             f"            from {table.ref} as existing\n"
             f"            where exists (select 1 from {staged} as staged where {exists_in_staged})\n"
             f"        )\n"

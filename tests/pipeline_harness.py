@@ -232,3 +232,28 @@ def csv_bytes(
     for row in rows:
         writer.writerow([row.get(c, "") for c in columns] if isinstance(row, dict) else row)
     return (b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode(encoding)
+
+
+def comparable(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """Tables with floats rounded to 12 significant digits, re-sorted.
+
+    FLOAT64 averages (agent_performance_summary.avg_resolution_hours) depend on the order rows are summed
+    in, which follows the order they were inserted: equal data may differ in the last bits.
+    """
+
+    def value(v):
+        return float(f"{v:.12g}") if isinstance(v, float) else v
+
+    return {name: sorted((tuple(value(v) for v in row) for row in rows), key=repr) for name, rows in tables.items()}
+
+
+def without_delivery_dates(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """Silver tables without _delivery_date (the delivery the kept row came from), re-sorted."""
+    kept = {}
+    for name, rows in tables.items():
+        table = contract.TABLES_BY_REF.get(name)
+        if table is not None and table.dataset == "silver" and contract.DELIVERY_DATE_COLUMN in table.column_names:
+            position = table.column_names.index(contract.DELIVERY_DATE_COLUMN)
+            rows = sorted((row[:position] + row[position + 1:] for row in rows), key=repr)
+        kept[name] = rows
+    return kept
