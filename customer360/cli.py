@@ -119,7 +119,11 @@ def demo(
         report.print_highlights(console, connection)
     finally:
         connection.close()
+    from customer360.dashboard import DuckDBSource, write_dashboard
+
+    built = write_dashboard(DuckDBSource(warehouse), out / "dashboard.html")
     console.print(f"Warehouse: {warehouse}  (demo took {time.perf_counter() - started:.1f} s)")
+    console.print(f"Dashboard: {built.path}  (open it in a browser; it works offline)")
 
 
 def main() -> None:

@@ -201,3 +201,18 @@ def test_cli_rejects_a_malformed_run_date(tmp_path):
     result = runner.invoke(app, ["run", "--data", str(tmp_path), "--run-date", "05/01/2026",
                                  "--warehouse", str(tmp_path / "w.duckdb")])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+
+
+def test_cli_demo_generates_runs_every_day_and_writes_the_dashboard(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--days", "2", "--scale", "0.1"])
+    assert result.exit_code == 0, result.output
+    for day in ("2026-01-05", "2026-01-06"):
+        assert f"{day}:" in result.output, f"demo did not report the {day} run"
+    for highlight in ("Average order value by store", "Customer segments", "Peak hours per channel",
+                      "Top support agents", "Top customers"):
+        assert highlight in result.output, f"demo highlights lack {highlight!r}"
+    dashboard = tmp_path / "dashboard.html"
+    assert dashboard.exists() and dashboard.stat().st_size > 100_000, "demo did not write the dashboard"
+    assert str(dashboard) in result.output.replace("\n", "")
+    runs = snapshot(tmp_path / "warehouse.duckdb")["ops.pipeline_runs"]
+    assert {row[1] for row in runs} == {DAY1, DAY2}
