@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pulumi  # noqa: E402
 
 from customer360 import contract  # noqa: E402
+from customer360.dashboard.looker import looker_studio_link  # noqa: E402
 from infra.access import Access, AccessArgs  # noqa: E402
 from infra.apis import Apis, ApisArgs  # noqa: E402
 from infra.encryption import Encryption, EncryptionArgs  # noqa: E402
@@ -71,6 +72,13 @@ pulumi.export(
 pulumi.export(
     "transfer_config_names",
     {**{source: t.name for source, t in load.transfers.items()}, "daily_pipeline": transform.scheduled_query.name},
+)
+pulumi.export(
+    "looker_studio_links",
+    {
+        table.name: looker_studio_link(settings.project, settings.dataset_names["gold"], table.name)
+        for table in contract.GOLD_TABLES
+    },
 )
 pulumi.export("transfers_console_page", f"{console}/bigquery/transfers?project={settings.project}")
 pulumi.export("dashboards_console_page", f"{console}/monitoring/dashboards?project={settings.project}")
