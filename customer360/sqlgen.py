@@ -118,14 +118,17 @@ def _check_raw_header() -> str:
     for source in SOURCES:
         names = source.column_names
         name_list = ", ".join(_quote(n) for n in names)
-        # Plain lower(trim()) rather than silver.clean_enum: this scans every raw row, and a
-        # header padded with anything but spaces is still caught by the first-column test.
-        header_like = " + ".join(f"if(lower(trim({c})) in ({name_list}), 1, 0)" for c in names)
+        first = names[0]
+        # Header-like: the first value contains the first column's name (also when padded or
+        # re-cased), or two values are column names (a reordered header). Only plain string
+        # functions here: this scans every raw row of the day.
+        named_values = " + ".join(f"if(lower({c}) in ({name_list}), 1, 0)" for c in names)
+        header_like = f"strpos(lower(coalesce({first}, '')), {_quote(first)}) > 0 or {named_values} >= 2"
         exact = " and ".join(f"coalesce({c}, '') = {_quote(c)}" for c in names)
         parts.append(
             f"select {_quote(source.name)} as source, {raw_record_expression(source)} as header_row,\n"
             f"from {_raw_day(source)}\n"
-            f"  and ({header_like} >= 2 or not ({header_row_filter(source)}))\n"
+            f"  and ({header_like})\n"
             f"  and not ({exact})"
         )
     return "\n union all\n".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -49,3 +50,33 @@ def test_qualify_rewrites_tables_and_function_calls_to_the_stack_datasets():
     assert "`acme-data`.c360_dev_raw.customers" in qualified or "`acme-data.c360_dev_raw.customers`" in qualified
     assert "`acme-data.c360_dev_silver.clean_string`(x)" in qualified
     assert " raw." not in qualified and "(silver." not in qualified, qualified
+
+
+def test_header_check_flags_every_header_row_that_is_not_the_contract_header():
+    import datetime as dt
+
+    import duckdb
+
+    from customer360 import dialect, engine
+
+    day = dt.date(2026, 1, 5)
+    names = list(contract.SOURCES_BY_NAME["stores"].column_names)
+    reordered = [names[1], names[0], *names[2:]]
+    rows = {
+        "exact header (dropped by the silver query)": names,
+        "padded": [f" {names[0]}", *names[1:]],
+        "upper case": [n.upper() for n in names],
+        "reordered": reordered,
+        "renamed first column": ["id", *names[1:]],
+        "a store": ["S1", "Main", "Austin", "TX", "South", "2020-01-01"],
+    }
+    connection = duckdb.connect()
+    engine.ensure_schema(connection)
+    for values in rows.values():
+        connection.execute(f"INSERT INTO raw.stores VALUES ({', '.join('?' * (len(names) + 1))})", [*values, day])
+    step = contract.STEPS_BY_NAME["raw_header_matches_contract"]
+    query = dialect.transpile_one(sqlgen.step_query(step), {"run_date": day, "run_id": "r"})
+    flagged = [list(json.loads(row[1]).values()) for row in connection.execute(query).fetchall()]
+    found = {label for label, values in rows.items() if values in flagged}
+    expected = {"padded", "upper case", "reordered", "renamed first column"}
+    assert found == expected and len(flagged) == len(expected), f"flagged {found}, expected {expected}"
