@@ -188,6 +188,8 @@ def check_rows(file: DeliveryFile) -> RowScan:
                 cause = "unterminated quoted value"
             elif "field limit" in cause:
                 cause = f"a value is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
+            elif "new-line character seen in unquoted field" in cause:
+                cause = "a line break (CR or LF) inside a value that is not quoted"
             raise InputError(f"{where}: malformed CSV: line {starts_at}: {cause}") from None
         if fields is None:
             return RowScan(rows, mixed_line_ends=len(line_ends) > 1)
@@ -204,11 +206,15 @@ def check_rows(file: DeliveryFile) -> RowScan:
 def _with_lf_line_ends(file: DeliveryFile, folder: Path) -> Path:
     """A copy of the (already checked) file with every record ending in LF; values are unchanged."""
     copy = folder / f"{len(list(folder.iterdir()))}-{file.path.name}"
+
+    def quoted(value: str) -> str:
+        # csv.writer would leave a bare CR unquoted with LF line ends; RFC 4180 quotes it.
+        return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\r\n') else value
+
     with copy.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
         for fields in csv.reader(_decoded_lines(file, _display(file.path)), strict=True):
             if fields:
-                writer.writerow(fields)
+                handle.write(",".join(map(quoted, fields)) + "\n")
     return copy
 
 

@@ -223,15 +223,17 @@ def csv_bytes(
     encoding: str = "utf-8",
 ) -> bytes:
     """A CSV file as bytes: the contract header (or HEADER) and ROWS (dicts in contract order, or lists)."""
-    import io as _io
-
     columns = list(contract.SOURCES_BY_NAME[source_name].column_names)
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer, lineterminator=line_end)
-    writer.writerow(header if header is not None else columns)
-    for row in rows:
-        writer.writerow([row.get(c, "") for c in columns] if isinstance(row, dict) else row)
-    return (b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode(encoding)
+
+    def field(value: str) -> str:
+        # RFC 4180: quote a value holding a comma, a quote, CR or LF (csv.writer leaves a bare CR unquoted
+        # when the line end is LF).
+        return '"' + value.replace('"', '""') + '"' if any(ch in value for ch in ',"\r\n') else value
+
+    lines = [header if header is not None else columns]
+    lines += [[row.get(c, "") for c in columns] if isinstance(row, dict) else row for row in rows]
+    text = "".join(",".join(field(v) for v in line) + line_end for line in lines)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
 
 
 def comparable(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
@@ -257,3 +259,35 @@ def without_delivery_dates(tables: dict[str, list[tuple]]) -> dict[str, list[tup
             rows = sorted((row[:position] + row[position + 1:] for row in rows), key=repr)
         kept[name] = rows
     return kept
+
+
+def table_digests(warehouse: Path, *, skip: tuple[str, ...] = RUN_LOGS) -> dict[str, tuple[int, int]]:
+    """Every table's row count and an order-independent hash of its rows: equality for warehouses too big
+    to compare row by row. Like without_run_ids, it leaves out the run logs and ops.rejected_rows.run_id;
+    FLOAT64 columns are rounded to 9 decimals (see comparable)."""
+    if not warehouse.exists():
+        return {}
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        names = [name for (name,) in connection.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY 1").fetchall() if name not in skip]
+        digests = {}
+        for name in names:
+            table = contract.TABLES_BY_REF.get(name)
+            columns = "*"
+            if table is not None:
+                selected = [
+                    f"round({c.name}, 9) as {c.name}" if c.type == "FLOAT64" else c.name
+                    for c in table.columns if not (name == "ops.rejected_rows" and c.name == "run_id")
+                ]
+                if table.dataset == "raw":
+                    selected.append(f'"{contract.RAW_PARTITION_COLUMN}"')
+                columns = ", ".join(selected)
+            count, digest = connection.execute(
+                f"SELECT count(*), coalesce(sum(hash(x)::HUGEINT), 0) FROM (SELECT {columns} FROM {name}) x"
+            ).fetchone()
+            digests[name] = (count, int(digest))
+        return digests
+    finally:
+        connection.close()

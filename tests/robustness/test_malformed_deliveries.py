@@ -299,6 +299,26 @@ case(
     ),
 )
 case(
+    id="quoted-line-breaks-of-the-other-kind",
+    decision="A CRLF file whose quoted values hold a bare LF or a bare CR is valid RFC 4180; the values keep "
+             "exactly the line breaks they were delivered with.",
+    deliveries=one({"support_tickets.csv": csv_bytes("support_tickets", [
+        ticket("K1", category="a\nb"), ticket("K2", category="c\rd"), ticket("K3", category="e\r\nf"),
+    ], line_end="\r\n")}),
+    kept={"support_tickets": 3},
+    check=lambda p: (
+        expect(p, "SELECT category FROM silver.support_tickets ORDER BY ticket_id", ["a\nb", "c\rd", "e\r\nf"])
+    ),
+)
+case(
+    id="line-break-in-an-unquoted-value",
+    decision="A bare CR inside a value that is not quoted is not RFC 4180 (BigQuery would split the record "
+             "there): refused, naming the line.",
+    deliveries=one({"customers.csv": header_line("customers") + b"\nC1,Ann,Lee,,,,New\rYork,,,,\n"}),
+    fatal=r"malformed CSV: line 2: a line break \(CR or LF\) inside a value that is not quoted",
+    fatal_file="customers.csv",
+)
+case(
     id="unbalanced-quote",
     decision="An unterminated quote would swallow every later line into one value: refused, naming the line.",
     deliveries=one({"online_orders.csv": csv_bytes("online_orders", [order_line("O1")])
