@@ -508,7 +508,7 @@ def run_delivery(
     try:
         connection = connect(warehouse)
     except duckdb.Error as error:
-        raise PipelineError(f"{_display(warehouse)}: cannot open warehouse: {_first_line(error)}") from None
+        raise InputError(f"{_display(warehouse)}: cannot open warehouse: {_first_line(error)}") from None
     try:
         connection.execute("BEGIN TRANSACTION")
         try:

@@ -216,3 +216,14 @@ def test_cli_demo_generates_runs_every_day_and_writes_the_dashboard(tmp_path):
     assert str(dashboard) in result.output.replace("\n", "")
     runs = snapshot(tmp_path / "warehouse.duckdb")["ops.pipeline_runs"]
     assert {row[1] for row in runs} == {DAY1, DAY2}
+
+
+def test_cli_names_a_warehouse_that_cannot_be_opened(tmp_path):
+    folder = write_delivery(tmp_path / "day1", {"customers": [customer("C1")]})
+    not_a_database = tmp_path / "notes.duckdb"
+    not_a_database.write_text("these are notes, not a DuckDB file\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", "--data", str(folder), "--run-date", "2026-01-05",
+                                 "--warehouse", str(not_a_database)])
+    assert result.exit_code == 2, result.output
+    assert "notes.duckdb: cannot open warehouse" in result.output and "Traceback" not in result.output
+    assert not_a_database.read_text(encoding="utf-8") == "these are notes, not a DuckDB file\n"
