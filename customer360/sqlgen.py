@@ -113,17 +113,30 @@ def _raw_day(source: Source, alias: str | None = None) -> str:
     return f"raw.{source.name}{named} where _PARTITIONDATE = @run_date"
 
 
+def header_like_threshold(source: Source) -> int:
+    """How many values of a row must be column names for the row to look like a header row.
+
+    Half the columns (at least 2): a renamed or reordered header, or another source's header,
+    passes it; a data row with a value or two that happen to be column names does not.
+    """
+    return max(2, -(-len(source.column_names) // 2))
+
+
 def _check_raw_header() -> str:
+    # Column names of every source: a header from another source of the same width loads too.
+    all_names = ", ".join(_quote(n) for n in sorted({n for s in SOURCES for n in s.column_names}))
     parts = []
     for source in SOURCES:
         names = source.column_names
-        name_list = ", ".join(_quote(n) for n in names)
         first = names[0]
         # Header-like: the first value contains the first column's name (also when padded or
-        # re-cased), or two values are column names (a reordered header). Only plain string
-        # functions here: this scans every raw row of the day.
-        named_values = " + ".join(f"if(lower({c}) in ({name_list}), 1, 0)" for c in names)
-        header_like = f"strpos(lower(coalesce({first}, '')), {_quote(first)}) > 0 or {named_values} >= 2"
+        # re-cased), or enough values are column names. Only plain string functions here: this
+        # scans every raw row of the day.
+        named_values = " + ".join(f"if(lower({c}) in ({all_names}), 1, 0)" for c in names)
+        header_like = (
+            f"strpos(lower(coalesce({first}, '')), {_quote(first)}) > 0 "
+            f"or {named_values} >= {header_like_threshold(source)}"
+        )
         exact = " and ".join(f"coalesce({c}, '') = {_quote(c)}" for c in names)
         parts.append(
             f"select {_quote(source.name)} as source, {raw_record_expression(source)} as header_row,\n"

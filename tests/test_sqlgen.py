@@ -68,7 +68,9 @@ def test_header_check_flags_every_header_row_that_is_not_the_contract_header():
         "upper case": [n.upper() for n in names],
         "reordered": reordered,
         "renamed first column": ["id", *names[1:]],
+        "products header": list(contract.SOURCES_BY_NAME["products"].column_names),
         "a store": ["S1", "Main", "Austin", "TX", "South", "2020-01-01"],
+        "a store named like columns": ["S2", "Region", "City", "TX", "South", "2020-01-01"],
     }
     connection = duckdb.connect()
     engine.ensure_schema(connection)
@@ -78,5 +80,5 @@ def test_header_check_flags_every_header_row_that_is_not_the_contract_header():
     query = dialect.transpile_one(sqlgen.step_query(step), {"run_date": day, "run_id": "r"})
     flagged = [list(json.loads(row[1]).values()) for row in connection.execute(query).fetchall()]
     found = {label for label, values in rows.items() if values in flagged}
-    expected = {"padded", "upper case", "reordered", "renamed first column"}
+    expected = {"padded", "upper case", "reordered", "renamed first column", "products header"}
     assert found == expected and len(flagged) == len(expected), f"flagged {found}, expected {expected}"

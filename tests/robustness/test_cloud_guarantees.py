@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from customer360 import bigquery_script, contract, engine, sqlgen
-from pipeline_harness import DAY1, DAY2, account, csv_bytes, customer, order_line, sale_line, snapshot, write_delivery
+from pipeline_harness import DAY1, DAY2, account, csv_bytes, customer, order_line, sale_line, snapshot, ticket, write_delivery
 
 SCRIPT_LINES = [line.strip() for line in bigquery_script.daily_script().splitlines()]
 INVENTORIES = sorted((Path(__file__).resolve().parents[1] / "infra" / "fixtures").glob("inventory_*.json"))
@@ -120,6 +120,7 @@ DELIVERY = {
     "customers": [customer("C1"), customer("C2")],
     "online_orders": [order_line("O1", customer_id="C1"), order_line("O2", quantity="0")],
     "store_sales": [sale_line("T1")],
+    "support_tickets": [ticket("K1"), ticket("K2", status="lost")],
 }
 
 
@@ -142,7 +143,7 @@ def test_a_delivery_with_its_header_row_kept_loads_every_row_and_only_the_header
 
 @pytest.mark.parametrize(
     "case",
-    ["reordered", "renamed", "byte-order-mark"],
+    ["reordered", "renamed", "byte-order-mark", "another source of the same width"],
 )
 def test_a_wrong_header_row_kept_in_raw_fails_the_run_and_writes_nothing(tmp_path, case):
     """What the transfer would load from a file whose header is wrong: the blocking check stops the run.
@@ -155,8 +156,11 @@ def test_a_wrong_header_row_kept_in_raw_fails_the_run_and_writes_nothing(tmp_pat
         "reordered": [columns[1], columns[0], *columns[2:]],
         "renamed": ["id", *columns[1:]],
         "byte-order-mark": ["\ufeff" + columns[0], *columns[1:]],
+        # A loyalty export dropped into the tickets folder: both have ten columns.
+        "another source of the same width": list(contract.SOURCES_BY_NAME["loyalty_members"].column_names),
     }[case]
+    source = "support_tickets" if case == "another source of the same width" else "customers"
     with pytest.raises(engine.PipelineError, match="raw_header_matches_contract failed"):
-        engine.run_delivery(loaded_like_the_transfer(tmp_path / "delivery", {"customers": wrong}), DAY2, warehouse)
+        engine.run_delivery(loaded_like_the_transfer(tmp_path / "delivery", {source: wrong}), DAY2, warehouse)
     assert snapshot(warehouse) == before, f"{case}: the failed run changed the warehouse"
     shutil.rmtree(tmp_path / "delivery")
