@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from customer360 import contract
+from customer360 import contract, sqlgen
+from customer360.sqlgen import SqlFunction
 
 ZETASQL_VERSION = "0.1.5"
 
@@ -527,28 +528,6 @@ def from_value_proto(value, type_proto_):
 # Persistent SQL functions (sql/functions/*.sql)
 # ---------------------------------------------------------------------------
 
-_CREATE_FUNCTION = re.compile(
-    r"create\s+(?:or\s+replace\s+)?function\s+(?:if\s+not\s+exists\s+)?(?P<name>[`\w.\-]+)\s*\(",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class SqlFunction:
-    """A persistent SQL UDF: `create or replace function dataset.name(args) returns type as (body)`."""
-
-    dataset: str
-    name: str
-    arguments: tuple[tuple[str, str], ...]
-    return_type: str
-    body: str  # the expression between the outer parentheses after AS
-    file: Path | None = None
-    sql: str = ""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.dataset}.{self.name}"
-
 
 def _matching_paren(text: str, open_index: int) -> int:
     """Index of the parenthesis closing the one at open_index, skipping strings and comments."""
@@ -577,42 +556,9 @@ def _split_top_level(text: str, separator: str = ",") -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def parse_function(sql: str, file: Path | None = None) -> SqlFunction:
-    """Read the signature and body of one `create function` statement."""
-    match = _CREATE_FUNCTION.search(sql)
-    if not match:
-        raise ValueError("not a CREATE FUNCTION statement")
-    parts = match.group("name").replace("`", "").split(".")
-    if len(parts) < 2:
-        raise ValueError(f"function {match.group('name')} must be dataset-qualified")
-    dataset, name = parts[-2], parts[-1]
-    args_open = match.end() - 1
-    args_close = _matching_paren(sql, args_open)
-    arguments = []
-    for arg in _split_top_level(sql[args_open + 1 : args_close]):
-        arg_name, arg_type = arg.split(None, 1)
-        arguments.append((arg_name.strip("`"), arg_type.strip()))
-    rest = sql[args_close + 1 :]
-    returns = re.match(r"\s*returns\s+(?P<type>.+?)\s+as\s*\(", rest, re.IGNORECASE | re.S)
-    if not returns:
-        raise ValueError(f"function {dataset}.{name} needs `returns TYPE as (expression)`")
-    body_open = args_close + 1 + returns.end() - 1
-    body_close = _matching_paren(sql, body_open)
-    return SqlFunction(
-        dataset, name, tuple(arguments), returns.group("type").strip(), sql[body_open + 1 : body_close].strip(), file, sql
-    )
-
-
-def load_functions(directory: Path | None = None) -> tuple[SqlFunction, ...]:
-    """Every persistent function declared in sql/functions/*.sql."""
-    directory = directory or (contract.SQL_DIR / "functions")
-    functions = []
-    for path in sorted(directory.glob("*.sql")) if directory.exists() else ():
-        text = path.read_text(encoding="utf-8")
-        for statement in split_statements(text):
-            if _CREATE_FUNCTION.search(statement.text):
-                functions.append(parse_function(statement.text, path))
-    return tuple(functions)
+def load_functions() -> tuple[SqlFunction, ...]:
+    """Every persistent function of sql/functions/*.sql, as customer360.sqlgen reads and deploys them."""
+    return sqlgen.functions()
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from customer360 import zeta
@@ -38,6 +40,6 @@ def test_function_agrees_with_bigquery_on_every_edge_value(reference, function):
     rows = [{"position": i, "value": v} for i, v in enumerate(EDGE_VALUES)]
     sql = f"select position, value, {function.ref}(value) as result from {EDGE_TABLE}"
     differential(
-        f"function {function.ref} ({function.file.name})", sql, {EDGE_TABLE: rows},
+        f"function {function.ref} ({Path(function.file).name})", sql, {EDGE_TABLE: rows},
         catalog=_catalog(), extra={EDGE_TABLE: EDGE_COLUMNS},
     )
