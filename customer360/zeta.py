@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from customer360 import contract, sqlgen
 from customer360.sqlgen import SqlFunction
@@ -846,23 +846,23 @@ class _ScriptParser:
             nodes.append(self.statement())
         return nodes
 
-    def until_semicolon(self) -> tuple[int, int, list[Token]]:
-        """Tokens up to the next `;` outside parentheses and CASE ... END."""
-        first = self.i
+    def skip_to(self, stop: Callable[[Token], bool]) -> None:
+        """Advances to the first token outside parentheses and CASE ... END for which `stop` holds."""
         depth = 0
         while self.peek() is not None:
             token = self.peek()
-            if token.text in ("(", "["):
+            if token.text in ("(", "[") or token.upper == "CASE":
                 depth += 1
-            elif token.text in (")", "]"):
+            elif token.text in (")", "]") or (token.upper == "END" and depth > 0):
                 depth -= 1
-            elif token.upper == "CASE":
-                depth += 1
-            elif token.upper == "END" and depth > 0:
-                depth -= 1
-            elif token.text == ";" and depth == 0:
+            elif depth == 0 and stop(token):
                 break
             self.i += 1
+
+    def until_semicolon(self) -> tuple[int, int, list[Token]]:
+        """Tokens up to the next `;` outside parentheses and CASE ... END."""
+        first = self.i
+        self.skip_to(lambda token: token.text == ";")
         tokens = self.tokens[first : self.i]
         if self.peek() is not None:
             self.i += 1  # the ;
@@ -872,20 +872,7 @@ class _ScriptParser:
 
     def expression_until(self, *words: str) -> tuple[int, int]:
         first = self.i
-        depth = 0
-        while self.peek() is not None:
-            token = self.peek()
-            if token.text in ("(", "["):
-                depth += 1
-            elif token.text in (")", "]"):
-                depth -= 1
-            elif token.upper == "CASE":
-                depth += 1
-            elif token.upper == "END" and depth > 0:
-                depth -= 1
-            elif depth == 0 and token.upper in words:
-                break
-            self.i += 1
+        self.skip_to(lambda token: token.upper in words)
         if self.i == first or self.peek() is None:
             where = self.peek().start if self.peek() else len(self.text)
             raise ScriptSyntaxError(f"expected an expression followed by {' or '.join(words)}", where)
