@@ -498,9 +498,9 @@ def run_delivery(
     for file in files:
         check_header(file)
         scans[file.path] = check_rows(file)
-    print_fingerprint = fingerprint(files, data_dir)
+    delivery_fingerprint = fingerprint(files, data_dir)
     run_id = f"{run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
-    result = RunResult(run_id, run_date, skipped=False, fingerprint=print_fingerprint)
+    result = RunResult(run_id, run_date, skipped=False, fingerprint=delivery_fingerprint)
 
     created = not warehouse.exists()
     if not warehouse.parent.exists():
@@ -513,8 +513,9 @@ def run_delivery(
         connection.execute("BEGIN TRANSACTION")
         try:
             ensure_schema(connection)
-            if not force and last_fingerprint(connection, run_date) == print_fingerprint:
+            if not force and last_fingerprint(connection, run_date) == delivery_fingerprint:
                 connection.execute("ROLLBACK")
+                connection.close()
                 result.skipped = True
                 result.seconds = time.perf_counter() - started
                 return result
