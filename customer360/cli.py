@@ -126,6 +126,16 @@ def demo(
     console.print(f"Dashboard: {built.path}  (open it in a browser; it works offline)")
 
 
+
+@app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Where to write the data dictionary.")] = Path("docs/tables.md"),
+) -> None:
+    """Write the data dictionary (sources, every table and column, the step order) from the contract."""
+    from customer360 import docs as data_dictionary
+
+    console.print(f"Wrote {data_dictionary.write(out)}")
+
 def main() -> None:
     app()
 
