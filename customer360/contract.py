@@ -66,6 +66,9 @@ class Source:
     silver: Table
     version_column: str | None = None  # the column whose latest value wins on de-duplication
     rejection_reasons: tuple[str, ...] = ("missing_key",)
+    # How often a delivery is expected: "daily" (a file every delivery day, possibly header-only) or
+    # "on_change" (only when something changed). A missing daily delivery is a warning, never a blocker.
+    expected: str = "daily"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -172,6 +175,7 @@ SOURCES: tuple[Source, ...] = (
             ("opened_date", "Day the store opened."),
         ),
         primary_key=("store_id",),
+        expected="on_change",
         silver=Table(
             "silver",
             "stores",
@@ -375,6 +379,7 @@ SOURCES: tuple[Source, ...] = (
             ("hire_date", "Day the agent was hired."),
         ),
         primary_key=("agent_id",),
+        expected="on_change",
         silver=Table(
             "silver",
             "support_agents",
@@ -392,6 +397,42 @@ SOURCES: tuple[Source, ...] = (
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}
 
+
+# ---------------------------------------------------------------------------
+# What a delivery is: the files the cloud transfer loads, and the same files locally.
+# ---------------------------------------------------------------------------
+
+# A data file of a source: a regular file whose name ends with one of these (case-sensitive, as Cloud
+# Storage names are). gzip-compressed CSV is loaded by BigQuery as it is by the local engine.
+DATA_FILE_SUFFIXES = (".csv", ".csv.gz")
+# Files an export tool leaves beside the data; listed as ignored, never loaded.
+DELIVERY_MARKERS = ("_SUCCESS", ".DS_Store")
+# The cloud transfer's wildcard inside gs://<bucket>/<source>/<YYYYMMDD>/: it matches every data file
+# above; a name it matches that is not a data file (say `orders.csv.bak`) is refused locally, so no file
+# loads in one engine and not the other. `*` does not descend into sub-folders.
+CLOUD_FILE_PATTERN = "*.csv*"
+
+
+def cloud_data_path_template(bucket: str, source: Source, day: str = "{run_date}") -> str:
+    """The transfer's data_path_template: gs://<bucket>/<source>/<YYYYMMDD>/*.csv* (DAY is a runtime-parameter template)."""
+    return f"gs://{bucket}/{source.name}/{day}/{CLOUD_FILE_PATTERN}"
+
+
+def is_data_file_name(name: str) -> bool:
+    return name.endswith(DATA_FILE_SUFFIXES)
+
+
+def cloud_pattern_matches(name: str) -> bool:
+    """Whether the transfer's wildcard (`*` any run of characters within one folder) matches NAME."""
+    import fnmatch
+
+    return "/" not in name and fnmatch.fnmatchcase(name, CLOUD_FILE_PATTERN)
+
+
+# ---------------------------------------------------------------------------
+# Silver: the cleaned sources, the identity map and the intermediates gold is maintained from.
+# ---------------------------------------------------------------------------
+
 CUSTOMER_IDENTITY = Table(
     "silver",
     "customer_identity",
@@ -404,6 +445,149 @@ CUSTOMER_IDENTITY = Table(
         ("is_primary_card", "BOOL", "For loyalty cards: the card that represents its customer (highest tier, most points, smallest id)."),
     ),
     cluster_by=("source", "source_id"),
+)
+
+# Intermediates: history-sized tables kept per order, activity or ticket, and small totals kept per
+# group. A run recomputes the rows of the orders, activities and tickets its changes touch and applies
+# the difference to the totals, so its cost follows what changed, not how much history there is.
+INTERMEDIATE_TABLES: tuple[Table, ...] = (
+    Table(
+        "silver",
+        "order_groups",
+        "one row per (order, dimension group) that the order's counted lines fall in",
+        _cols(
+            ("order_kind", "STRING", "online (an online order_id) or store (a store transaction_id).", True),
+            ("order_id", "STRING", "The online order_id or the store transaction_id.", True),
+            ("dimension", "STRING", "product, category or store.", True),
+            ("dimension_id", "STRING", "product_id (UNKNOWN when NULL), category (Unknown for unknown products) or store_id (ONLINE, UNKNOWN).", True),
+            ("units", "INT64", "Units of the order's counted lines in the group.", True),
+            ("revenue", "NUMERIC", "Line revenue of the order's counted lines in the group.", True),
+        ),
+        cluster_by=("order_id",),
+    ),
+    Table(
+        "silver",
+        "order_group_totals",
+        "one row per (dimension, dimension_id) with counted lines",
+        _cols(
+            ("dimension", "STRING", "product, category or store.", True),
+            ("dimension_id", "STRING", "As in silver.order_groups.", True),
+            ("order_count", "INT64", "Orders with at least one counted line in the group.", True),
+            ("units", "INT64", "Units of the counted lines.", True),
+            ("revenue", "NUMERIC", "Revenue of the counted lines.", True),
+        ),
+        cluster_by=("dimension",),
+    ),
+    Table(
+        "silver",
+        "activity_slots",
+        "one row per (activity, channel slot, customer): an order, store sale or ticket in its UTC hour",
+        _cols(
+            ("activity_kind", "STRING", "order, sale or ticket.", True),
+            ("activity_id", "STRING", "order_id, transaction_id or ticket_id.", True),
+            ("channel", "STRING", "web, mobile_app, in_store, support_phone, support_email or support_chat.", True),
+            ("day_of_week_number", "INT64", "1 = Sunday ... 7 = Saturday, UTC.", True),
+            ("hour_of_day", "INT64", "Hour 0-23, UTC.", True),
+            ("customer_key", "STRING", "Resolved customer of the activity's lines in the slot; NULL when unresolved."),
+            ("revenue", "NUMERIC", "Completed revenue of those lines; 0 for tickets.", True),
+        ),
+        cluster_by=("activity_id",),
+    ),
+    Table(
+        "silver",
+        "slot_totals",
+        "one row per (channel, day_of_week_number, hour_of_day) with activity",
+        _cols(
+            ("channel", "STRING", "As in silver.activity_slots.", True),
+            ("day_of_week_number", "INT64", "1 = Sunday ... 7 = Saturday.", True),
+            ("hour_of_day", "INT64", "Hour 0-23.", True),
+            ("activity_count", "INT64", "Distinct activities in the slot.", True),
+            ("revenue", "NUMERIC", "Completed revenue in the slot.", True),
+            ("distinct_customers", "INT64", "Distinct resolved customers in the slot.", True),
+        ),
+    ),
+    Table(
+        "silver",
+        "slot_customers",
+        "one row per (channel slot, customer) with activity",
+        _cols(
+            ("channel", "STRING", "As in silver.activity_slots.", True),
+            ("day_of_week_number", "INT64", "1 = Sunday ... 7 = Saturday.", True),
+            ("hour_of_day", "INT64", "Hour 0-23.", True),
+            ("customer_key", "STRING", "Resolved customer.", True),
+            ("activities", "INT64", "Rows of silver.activity_slots for the customer in the slot.", True),
+        ),
+        cluster_by=("customer_key",),
+    ),
+    Table(
+        "silver",
+        "customer_orders",
+        "one row per (order, source identifier): what an online order or store transaction brings the customer of its customer_id or loyalty card",
+        _cols(
+            ("order_kind", "STRING", "online or store.", True),
+            ("order_id", "STRING", "The online order_id or the store transaction_id.", True),
+            ("source", "STRING", "online_orders (a customer_id) or store_sales (a loyalty_card_id).", True),
+            ("source_id", "STRING", "The customer_id or loyalty_card_id on the order's lines.", True),
+            ("customer_key", "STRING", "The identifier's resolved customer; NULL when unresolved."),
+            ("counted_lines", "INT64", "Lines that count towards orders and revenue (completed online, every store line).", True),
+            ("counted_revenue", "NUMERIC", "Revenue of the counted lines.", True),
+            ("first_counted_at", "TIMESTAMP", "Earliest counted line (UTC)."),
+            ("last_counted_at", "TIMESTAMP", "Latest counted line (UTC)."),
+            ("last_line_at", "TIMESTAMP", "Latest line of any status (UTC).", True),
+        ),
+        cluster_by=("order_id",),
+    ),
+    Table(
+        "silver",
+        "ticket_contributions",
+        "one row per ticket assigned to an agent: what it adds to the agent's figures",
+        _cols(
+            ("ticket_id", "STRING", "Identifier of the ticket.", True),
+            ("agent_id", "STRING", "Agent the ticket is assigned to.", True),
+            ("resolved_tickets", "INT64", "1 when resolved or closed with a resolution time, else 0.", True),
+            ("open_tickets", "INT64", "1 when open or pending, else 0.", True),
+            ("resolution_microseconds", "INT64", "created_at to resolved_at, for resolved tickets; else NULL."),
+            ("csat_score", "INT64", "CSAT score, NULL when none."),
+            ("csat_counted", "INT64", "1 when the ticket has a CSAT score, else 0.", True),
+        ),
+        cluster_by=("ticket_id",),
+    ),
+    Table(
+        "silver",
+        "agent_totals",
+        "one row per agent_id seen on a ticket",
+        _cols(
+            ("agent_id", "STRING", "Identifier of the agent.", True),
+            ("tickets_assigned", "INT64", "Tickets assigned.", True),
+            ("tickets_resolved", "INT64", "Tickets resolved or closed with a resolution time.", True),
+            ("open_tickets", "INT64", "Tickets open or pending.", True),
+            ("resolution_microseconds", "INT64", "Sum of resolution times of the resolved tickets.", True),
+            ("csat_sum", "INT64", "Sum of CSAT scores.", True),
+            ("csat_count", "INT64", "Tickets with a CSAT score.", True),
+        ),
+    ),
+    Table(
+        "silver",
+        "customer_metrics",
+        "one row per customer_key with orders, sales or tickets",
+        _cols(
+            ("customer_key", "STRING", "Resolved customer identity.", True),
+            ("online_order_count", "INT64", "Completed online orders.", True),
+            ("online_revenue", "NUMERIC", "Completed online revenue.", True),
+            ("store_transaction_count", "INT64", "Store transactions.", True),
+            ("store_revenue", "NUMERIC", "In-store revenue.", True),
+            ("first_order_at", "TIMESTAMP", "Earliest counted order (UTC)."),
+            ("last_order_at", "TIMESTAMP", "Latest counted order (UTC)."),
+            ("last_order_line_at", "TIMESTAMP", "Latest online order line of any status (UTC)."),
+            ("last_sale_at", "TIMESTAMP", "Latest store sale (UTC)."),
+            ("support_ticket_count", "INT64", "Support tickets.", True),
+            ("open_ticket_count", "INT64", "Tickets open or pending.", True),
+            ("csat_sum", "INT64", "Sum of the tickets' CSAT scores."),
+            ("csat_count", "INT64", "Tickets with a CSAT score.", True),
+            ("last_ticket_at", "TIMESTAMP", "Latest ticket (UTC)."),
+        ),
+        cluster_by=("customer_key",),
+    ),
 )
 
 GOLD_TABLES: tuple[Table, ...] = (
@@ -531,7 +715,7 @@ OPS_TABLES: tuple[Table, ...] = (
             ("run_id", "STRING", "Identifier of the pipeline run.", True),
             ("run_date", "DATE", "Delivery day the run processed.", True),
             ("step", "STRING", "Pipeline step name.", True),
-            ("step_kind", "STRING", "load, silver, identity, quality or gold.", True),
+            ("step_kind", "STRING", "load, silver, identity, quality, intermediate, gold or run.", True),
             ("target_table", "STRING", "Table the step writes."),
             ("started_at", "TIMESTAMP", "When the step started (UTC).", True),
             ("finished_at", "TIMESTAMP", "When the step finished (UTC)."),
@@ -539,7 +723,7 @@ OPS_TABLES: tuple[Table, ...] = (
             ("rows_in", "INT64", "Rows the step read."),
             ("rows_out", "INT64", "Rows the step wrote or kept."),
             ("rows_rejected", "INT64", "Rows the step sent to ops.rejected_rows."),
-            ("status", "STRING", "succeeded, failed or rolled_back.", True),
+            ("status", "STRING", "succeeded, skipped (nothing to process), failed or rolled_back.", True),
             ("message", "STRING", "Error message of a failed step."),
             ("engine", "STRING", "duckdb or bigquery.", True),
             ("input_fingerprint", "STRING", "SHA-256 of the delivery's files and the pipeline's SQL."),
@@ -559,12 +743,91 @@ OPS_TABLES: tuple[Table, ...] = (
             ("violating_rows", "INT64", "Rows the check returned.", True),
             ("status", "STRING", "pass, fail or warn.", True),
             ("checked_at", "TIMESTAMP", "When the check ran (UTC).", True),
+            ("subject", "STRING", "What a per-item result is about (a source, for deliveries_arrived); NULL for the whole check."),
+            ("detail", "STRING", "A one-line explanation of a warn or fail result."),
         ),
         partition_by="run_date",
     ),
+    Table(
+        "ops",
+        "raw_partitions",
+        "one row per (source, delivery day) held in raw: what its latest load put there",
+        _cols(
+            ("source", "STRING", "Source of the raw table.", True),
+            ("delivery_date", "DATE", "Delivery day (raw partition).", True),
+            ("row_count", "INT64", "Rows in the partition (in the cloud this counts the files' header rows too).", True),
+            ("loaded_at", "TIMESTAMP", "When the partition was last loaded (UTC); in the cloud its last_modified_time.", True),
+            ("fingerprint", "STRING", "Digest of the partition's content: SHA-256 of the files locally, a row digest in the cloud."),
+            ("file_count", "INT64", "Files loaded into the partition (local loads)."),
+            ("files", "STRING", "The files loaded, as a JSON array of paths (local loads)."),
+        ),
+        cluster_by=("source",),
+    ),
+    Table(
+        "ops",
+        "processed_partitions",
+        "one row per (source, delivery day): the version of the raw partition silver holds, and its counts",
+        _cols(
+            ("source", "STRING", "Source of the raw table.", True),
+            ("delivery_date", "DATE", "Delivery day (raw partition).", True),
+            ("loaded_at", "TIMESTAMP", "loaded_at of the raw partition when it was processed.", True),
+            ("fingerprint", "STRING", "fingerprint of the raw partition when it was processed."),
+            ("scanned_rows", "INT64", "Raw rows read, header rows included.", True),
+            ("header_rows", "INT64", "Rows that are exactly the contract header (cloud loads keep each file's header).", True),
+            ("header_like_rows", "INT64", "Other rows that look like a header (renamed, reordered or another source's); they fail the run.", True),
+            ("accepted_rows", "INT64", "Rows accepted into silver (before de-duplication).", True),
+            ("rejected_rows", "INT64", "Rows written to ops.rejected_rows.", True),
+            ("accepted_keys_missing", "INT64", "Accepted keys not found in silver after the step (must be 0).", True),
+            ("first_key_min", "STRING", "Smallest cleaned first primary-key column value accepted that day."),
+            ("first_key_max", "STRING", "Largest cleaned first primary-key column value accepted that day."),
+            ("pipeline_digest", "STRING", "Digest of the SQL the day was processed with.", True),
+            ("run_id", "STRING", "Run that processed it.", True),
+            ("processed_at", "TIMESTAMP", "When it was processed (UTC).", True),
+        ),
+        cluster_by=("source",),
+    ),
+    Table(
+        "ops",
+        "run_partitions",
+        "one row per (run, source, delivery day) a run processed",
+        _cols(
+            ("run_id", "STRING", "Run.", True),
+            ("run_date", "DATE", "The run's date.", True),
+            ("source", "STRING", "Source.", True),
+            ("delivery_date", "DATE", "Delivery day processed.", True),
+            ("reason", "STRING", "new, changed (loaded again), pipeline_changed (the SQL changed), forced or full_refresh.", True),
+        ),
+        partition_by="run_date",
+        cluster_by=("run_id",),
+    ),
+    Table(
+        "ops",
+        "run_changes",
+        "one row per key the current run changed in a silver or intermediate table (work table, emptied by each run)",
+        _cols(
+            ("run_id", "STRING", "Run.", True),
+            ("table_name", "STRING", "Table changed, e.g. silver.online_order_lines.", True),
+            ("key_value", "STRING", "First key column of the changed row (or the grouping key recorded for downstream steps).", True),
+            ("key_detail", "STRING", "The other key columns, joined with '|' (e.g. the line_number, or an identity's source)."),
+            ("change", "STRING", "added, updated or removed.", True),
+            ("previous", "STRING", "The row before the change as JSON (updated and removed rows)."),
+        ),
+        cluster_by=("table_name", "key_value"),
+    ),
+    Table(
+        "ops",
+        "warehouse_info",
+        "one row per property of the warehouse (its schema version)",
+        _cols(
+            ("name", "STRING", "Property name.", True),
+            ("value", "STRING", "Property value.", True),
+            ("updated_at", "TIMESTAMP", "When it was set (UTC).", True),
+        ),
+    ),
 )
 
-SILVER_TABLES: tuple[Table, ...] = tuple(s.silver for s in SOURCES) + (CUSTOMER_IDENTITY,)
+
+SILVER_TABLES: tuple[Table, ...] = tuple(s.silver for s in SOURCES) + (CUSTOMER_IDENTITY,) + INTERMEDIATE_TABLES
 RAW_TABLES: tuple[Table, ...] = tuple(s.raw for s in SOURCES)
 ALL_TABLES: tuple[Table, ...] = RAW_TABLES + SILVER_TABLES + GOLD_TABLES + OPS_TABLES
 TABLES_BY_REF = {t.ref: t for t in ALL_TABLES}
@@ -576,18 +839,62 @@ TABLES_BY_REF = {t.ref: t for t in ALL_TABLES}
 
 
 @dataclass(frozen=True)
+class Scope:
+    """A table an intermediate's definition reads, restricted on a run to the entities the run touched."""
+
+    table: str  # e.g. silver.online_order_lines
+    column: str  # its column holding the entity id, e.g. order_id
+    kind: str | None = None  # the entity kind its ids belong to (online, store, order, ...); None for one kind
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A small table kept per group of an intermediate's rows, updated by the difference a run makes."""
+
+    table: str
+    group_by: tuple[str, ...]
+    # Totals column counting the distinct entities with rows in the group; a group that reaches 0 is removed.
+    entity_count: str
+    sums: tuple[tuple[str, str], ...] = ()  # (totals column, intermediate column)
+    # (totals column, member column, multiplicity table, its count column): distinct members over all
+    # entities, kept through a table counting each (group, member)'s rows.
+    member_count: tuple[str, str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Intermediate:
+    entity: tuple[str, ...]  # the columns naming the entity rows are kept per: (kind, id) or (id,)
+    scopes: tuple[Scope, ...]
+    totals: tuple[Totals, ...] = ()
+    # A column whose values on the touched rows (before and after) are recorded in ops.run_changes, for
+    # the steps that follow (customer_orders records the customer keys whose figures moved).
+    records: str | None = None
+    # Record every entity whose row changed, with its previous row (the identity map: later steps move
+    # the orders, sales and tickets of identifiers that now resolve to another customer).
+    records_entity_changes: bool = False
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
-    kind: str  # silver | identity | quality | gold
+    kind: str  # silver | identity | quality | intermediate | gold
     sql_file: str | None  # path relative to sql/; None for checks generated from the contract
     target: str | None = None  # table ref the step writes (for checks: the table inspected)
     source: str | None = None  # for silver steps: the source it cleans
     severity: str = "error"  # for quality steps: error blocks the run, warn only records
     description: str = ""
+    intermediate: Intermediate | None = None
 
     @property
     def path(self) -> Path | None:
         return SQL_DIR / self.sql_file if self.sql_file else None
+
+    @property
+    def touched_path(self) -> Path | None:
+        """For the identity map and intermediates: the query naming the entities a run's changes touch."""
+        if self.intermediate is None:
+            return None
+        return SQL_DIR / self.sql_file.replace(".sql", ".touched.sql")
 
     @property
     def procedure_name(self) -> str:
@@ -597,6 +904,24 @@ class Step:
     def procedure_dataset(self) -> str:
         """Dataset holding the step's stored procedure: the layer it writes, ops for checks."""
         return "ops" if self.kind == "quality" else self.target.split(".")[0]
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        """Every table the step writes."""
+        if self.kind == "silver":
+            return (self.target, "ops.rejected_rows", "ops.processed_partitions", "ops.run_changes")
+        if self.kind == "identity":
+            return (self.target, "ops.run_changes")
+        if self.kind == "quality":
+            return ("ops.data_quality_results",)
+        if self.kind == "intermediate":
+            extra: list[str] = []
+            for totals in self.intermediate.totals:
+                extra.append(totals.table)
+                if totals.member_count:
+                    extra.append(totals.member_count[2])
+            return (self.target, *extra) + (("ops.run_changes",) if self.intermediate.records else ())
+        return (self.target,)
 
 
 @dataclass(frozen=True)
@@ -610,46 +935,130 @@ class QualityCheck:
 
 QUALITY_CHECKS: tuple[QualityCheck, ...] = (
     QualityCheck("raw_header_matches_contract", "raw", "error",
-                 "Every header row kept in the day's raw partition matches the source contract column for column."),
+                 "No processed raw partition holds a row that looks like a header but is not the contract's "
+                 "(a renamed, reordered or another source's header loaded by position)."),
     QualityCheck("silver_keys_unique_and_present", "silver", "error",
-                 "Every silver table has one row per primary key and no NULL key column."),
+                 "Every key the run wrote is present once in its silver table, with no NULL key column."),
     QualityCheck("silver_accepted_values", "silver", "error",
-                 "Enumerations hold only their accepted values."),
-    QualityCheck("conservation", "ops.rejected_rows", "error",
-                 "For every source, the day's raw rows equal rows accepted into silver plus rows rejected."),
+                 "Enumerations of the rows the run wrote hold only their accepted values."),
+    QualityCheck("conservation", "ops.processed_partitions", "error",
+                 "For every processed raw partition: raw rows = header rows + accepted + rejected rows, the "
+                 "rejected rows are in ops.rejected_rows, and every accepted key is in silver."),
     QualityCheck("identity_resolves_to_identities", "silver.customer_identity", "error",
-                 "Every customer_key in the identity map is a CRM customer or a loyalty-only member.",
+                 "Every customer_key the run wrote in the identity map is a CRM customer or a loyalty-only member.",
                  "quality/identity_resolves_to_identities.sql"),
     QualityCheck("facts_reference_known_dimensions", "silver", "warn",
-                 "Order and sale lines name products and stores that exist (unknown ones are kept, reported as Unknown).",
+                 "Order and sale lines the run wrote name products and stores that exist (unknown ones are kept, "
+                 "reported as Unknown).",
                  "quality/facts_reference_known_dimensions.sql"),
+    QualityCheck("deliveries_arrived", "ops.raw_partitions", "warn",
+                 "Every source expected daily has a delivery for each of the last days up to the run's date."),
+)
+
+# How many days back, up to the run's date, deliveries_arrived looks for missing daily deliveries.
+FRESHNESS_WINDOW_DAYS = 7
+
+
+def _intermediate(name: str, target: str, description: str, spec: Intermediate) -> Step:
+    return Step(name, "intermediate", f"intermediate/{name}.sql", target, description=description, intermediate=spec)
+
+
+_ONLINE_LINES = "silver.online_order_lines"
+_STORE_LINES = "silver.store_sale_lines"
+_TICKETS = "silver.support_tickets"
+
+INTERMEDIATE_STEPS: tuple[Step, ...] = (
+    _intermediate(
+        "order_groups", "silver.order_groups",
+        "Recompute the dimension groups of the orders the run touched and move order_group_totals by the difference.",
+        Intermediate(
+            entity=("order_kind", "order_id"),
+            scopes=(Scope(_ONLINE_LINES, "order_id", "online"), Scope(_STORE_LINES, "transaction_id", "store")),
+            totals=(Totals("silver.order_group_totals", ("dimension", "dimension_id"), "order_count",
+                           sums=(("units", "units"), ("revenue", "revenue"))),),
+        ),
+    ),
+    _intermediate(
+        "activity_slots", "silver.activity_slots",
+        "Recompute the channel slots of the orders, sales and tickets the run touched and move slot_totals.",
+        Intermediate(
+            entity=("activity_kind", "activity_id"),
+            scopes=(Scope(_ONLINE_LINES, "order_id", "order"), Scope(_STORE_LINES, "transaction_id", "sale"),
+                    Scope(_TICKETS, "ticket_id", "ticket")),
+            totals=(Totals("silver.slot_totals", ("channel", "day_of_week_number", "hour_of_day"), "activity_count",
+                           sums=(("revenue", "revenue"),),
+                           member_count=("distinct_customers", "customer_key", "silver.slot_customers", "activities")),),
+        ),
+    ),
+    _intermediate(
+        "customer_orders", "silver.customer_orders",
+        "Recompute what the orders the run touched bring each customer.",
+        Intermediate(
+            entity=("order_kind", "order_id"),
+            scopes=(Scope(_ONLINE_LINES, "order_id", "online"), Scope(_STORE_LINES, "transaction_id", "store")),
+            records="customer_key",
+        ),
+    ),
+    _intermediate(
+        "ticket_contributions", "silver.ticket_contributions",
+        "Recompute the agent figures of the tickets the run touched and move agent_totals by the difference.",
+        Intermediate(
+            entity=("ticket_id",),
+            scopes=(Scope(_TICKETS, "ticket_id"),),
+            totals=(Totals("silver.agent_totals", ("agent_id",), "tickets_assigned",
+                           sums=(("tickets_resolved", "resolved_tickets"), ("open_tickets", "open_tickets"),
+                                 ("resolution_microseconds", "resolution_microseconds"),
+                                 ("csat_sum", "csat_score"), ("csat_count", "csat_counted"))),),
+        ),
+    ),
+    _intermediate(
+        "customer_metrics", "silver.customer_metrics",
+        "Recompute the order and ticket figures of the customers the run touched.",
+        Intermediate(
+            entity=("customer_key",),
+            scopes=(Scope("silver.customer_orders", "customer_key"), Scope("silver.customer_identity", "customer_key")),
+        ),
+    ),
 )
 
 PIPELINE: tuple[Step, ...] = (
     tuple(
         Step(s.silver.name, "silver", f"silver/{s.silver.name}.sql", s.silver.ref, s.name,
-             description=f"Clean and de-duplicate the day's {s.name} delivery into {s.silver.ref}.")
+             description=f"Clean the pending {s.name} deliveries and re-decide the winner of every key they touch "
+                         f"in {s.silver.ref}.")
         for s in SOURCES
     )
     + (
         Step("customer_identity", "identity", "silver/customer_identity.sql", CUSTOMER_IDENTITY.ref,
-             description="Resolve every source identifier to a customer over all silver data."),
+             description="Re-resolve the identifiers the run's changes affect to their customers.",
+             intermediate=Intermediate(
+                 entity=("source", "source_id"),
+                 scopes=(Scope(_ONLINE_LINES, "customer_id", "online_orders"),
+                         Scope(_STORE_LINES, "loyalty_card_id", "store_sales"),
+                         Scope(_TICKETS, "ticket_id", "support_tickets")),
+                 records_entity_changes=True,
+             )),
     )
     + tuple(
         Step(c.name, "quality", c.sql_file, c.target, severity=c.severity, description=c.description)
         for c in QUALITY_CHECKS
     )
+    + INTERMEDIATE_STEPS
     # GOLD_TABLES lists customer_segments before customer_360, which reads it.
     + tuple(
-        Step(t.name, "gold", f"gold/{t.name}.sql", t.ref, description=f"Rebuild {t.ref} ({t.grain}).")
+        Step(t.name, "gold", f"gold/{t.name}.sql", t.ref, description=f"Rebuild {t.ref} ({t.grain}) from the small intermediates.")
         for t in GOLD_TABLES
     )
 )
 
 STEPS_BY_NAME = {s.name: s for s in PIPELINE}
 
-# Query parameters every step may use, with their BigQuery types.
-QUERY_PARAMETERS = {"run_date": "DATE", "run_id": "STRING"}
+# Query parameters every step may use, with their BigQuery types. A silver step's @delivery_dates are
+# the pending delivery days of its source.
+QUERY_PARAMETERS = {"run_date": "DATE", "run_id": "STRING", "pipeline_digest": "STRING"}
+# Parameters of one step, set by the step itself before its statements run: a silver step's pending
+# delivery days of its source, and the other days that may hold a withdrawn key's next version.
+STEP_PARAMETERS = {"delivery_dates": "ARRAY<DATE>", "fallback_dates": "ARRAY<DATE>"}
 # In a stored procedure each parameter is an argument named with this prefix: BigQuery resolves a
 # column before a variable of the same name, so `run_id = run_id` would compare a column to itself.
 PROCEDURE_ARGUMENT_PREFIX = "arg_"
@@ -675,18 +1084,33 @@ def table(ref: str) -> Table:
 
 @dataclass(frozen=True)
 class EnumRule:
+    """An enumeration: its accepted values, matched case-insensitively after trimming, stored as spelled here.
+
+    `function` names the SQL function generated from the rule (silver.<function>(value)): the accepted
+    value a raw value stands for, or NULL.
+    """
+
     table: str
     column: str
     values: tuple[str, ...]
+    function: str
 
 
 ACCEPTED_VALUES: tuple[EnumRule, ...] = (
-    EnumRule("silver.online_order_lines", "channel", ("web", "mobile_app")),
-    EnumRule("silver.online_order_lines", "order_status", ("completed", "cancelled", "returned")),
-    EnumRule("silver.support_tickets", "channel", ("phone", "email", "chat")),
-    EnumRule("silver.support_tickets", "status", ("open", "pending", "resolved", "closed")),
-    EnumRule("silver.loyalty_members", "tier", ("Bronze", "Silver", "Gold", "Platinum")),
+    EnumRule("silver.online_order_lines", "channel", ("web", "mobile_app"), "online_channel"),
+    EnumRule("silver.online_order_lines", "order_status", ("completed", "cancelled", "returned"), "order_status"),
+    EnumRule("silver.support_tickets", "channel", ("phone", "email", "chat"), "ticket_channel"),
+    EnumRule("silver.support_tickets", "status", ("open", "pending", "resolved", "closed"), "ticket_status"),
+    EnumRule("silver.loyalty_members", "tier", ("Bronze", "Silver", "Gold", "Platinum"), "loyalty_tier"),
 )
+
+
+def accepted_values(table_ref: str, column: str) -> tuple[str, ...]:
+    for rule in ACCEPTED_VALUES:
+        if (rule.table, rule.column) == (table_ref, column):
+            return rule.values
+    raise KeyError(f"no accepted values declared for {table_ref}.{column}")
+
 
 LOYALTY_TIER_ORDER = ("Bronze", "Silver", "Gold", "Platinum")
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
+
+from customer360.cache import DiskCache, memoised
 
 # BigQuery NUMERIC is DECIMAL(38, 9); sqlglot's bare DECIMAL would be DuckDB's DECIMAL(18, 3).
 NUMERIC = exp.DataType.build("DECIMAL(38, 9)", dialect="duckdb")
@@ -129,21 +132,37 @@ def _count_if(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _literal(value: object) -> exp.Expression:
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if value is None:
+        return exp.null()
+    if isinstance(value, (list, tuple)):
+        return exp.Array(expressions=[_literal(v) for v in value])
+    return exp.Literal.string(str(value))
+
+
 def _parameters(values: dict[str, object]):
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Parameter):
             name = node.name
             if name not in values:
                 raise TranspileError(f"query parameter @{name} has no value")
-            value = values[name]
-            if isinstance(value, dt.date):
-                return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-            if value is None:
-                return exp.null()
-            return exp.Literal.string(str(value))
+            return _literal(values[name])
         return node
 
     return replace
+
+
+def _in_unnest(node: exp.Expression) -> exp.Expression:
+    # `x IN UNNEST(array)`: sqlglot spells out NULL-element semantics with ARRAY_CONTAINS, which DuckDB
+    # cannot push into a scan. The arrays here never hold NULLs, and for those both engines agree that
+    # `x IN (SELECT UNNEST(array))` is the same test (FALSE for an empty or NULL array, NULL for NULL x).
+    if isinstance(node, exp.In) and node.args.get("unnest") is not None:
+        array = node.args["unnest"].expressions[0]
+        query = exp.select(exp.Unnest(expressions=[array.copy()]))
+        return exp.In(this=node.this.copy(), query=exp.Subquery(this=query))
+    return node
 
 
 def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
@@ -154,6 +173,7 @@ def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
 
 
 _FIXES = (
+    _in_unnest,
     _safe_prefix,
     _numeric_precision,
     _timestamp_diff,
@@ -242,7 +262,13 @@ def _numeric_division(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def parameter_names(tree: exp.Expression) -> set[str]:
+    """The @parameters a statement uses."""
+    return {node.name for node in tree.find_all(exp.Parameter)}
+
+
 def to_duckdb_tree(tree: exp.Expression, parameters: dict[str, object] | None = None) -> exp.Expression:
+    """DuckDB's version of TREE; with PARAMETERS their values are written in, else they stay `$name` to bind."""
     tree = _numeric_division(tree)
     for fix in _FIXES:
         tree = tree.transform(fix)
@@ -271,8 +297,39 @@ def transpile_one(sql: str, parameters: dict[str, object] | None = None) -> str:
     return statements[0]
 
 
+_translations = DiskCache(f"duckdb-translations-sqlglot-{sqlglot.__version__}", Path(__file__))
+
+
+def save_translations() -> None:
+    from customer360.cache import save_all
+
+    save_all()
+
+
+@lru_cache(maxsize=4096)
+def transpile_for_binding(sql: str) -> tuple[str, frozenset[str]]:
+    """One BigQuery statement as DuckDB SQL with `$name` parameters, and the names it binds; cached in memory and on disk."""
+    key = _translations.key(sql)
+    cached = _translations.get(key)
+    if cached is not None:
+        return cached[0], frozenset(cached[1])
+    trees = _parse(sql)
+    if len(trees) != 1:
+        raise TranspileError(f"expected one statement, found {len(trees)}")
+    tree = trees[0].copy()
+    names = frozenset(parameter_names(tree))
+    translated = to_duckdb_tree(tree).sql(dialect="duckdb")
+    _translations.put(key, [translated, sorted(names)])
+    return translated, names
+
+
 def function_to_macro(dataset: str, name: str, arguments: list[str], body: str) -> str:
     """A BigQuery SQL function as a DuckDB macro of the same schema-qualified name."""
+    return _function_to_macro(dataset, name, tuple(arguments), body)
+
+
+@memoised(_translations, lambda dataset, name, arguments, body: (dataset, name, ",".join(arguments), body))
+def _function_to_macro(dataset: str, name: str, arguments: tuple[str, ...], body: str) -> str:
     expression = transpile_one(f"select {body}")
     expression = expression[len("SELECT ") :]
     return f"CREATE OR REPLACE MACRO {dataset}.{name}({', '.join(arguments)}) AS ({expression})"

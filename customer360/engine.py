@@ -1,13 +1,18 @@
-"""Runs one delivery through the whole pipeline on a local DuckDB warehouse, atomically."""
+"""Runs the pipeline on a local DuckDB warehouse: loads deliveries into raw and processes every pending raw partition.
+
+A run is one DuckDB transaction: it loads the delivery folder it was given (if any) into that day's raw
+partitions, works out which raw partitions are new or changed since they were last processed (the
+ledger, ops.processed_partitions), and runs every step over them. Either all of it commits or the
+warehouse is left as it was, and a failed or killed run leaves the file no larger than before
+(customer360.warehouse).
+"""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import functools
 import hashlib
-import io
-import tempfile
+import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,18 +21,13 @@ from pathlib import Path
 
 import duckdb
 
-from customer360 import contract, dialect, sqlgen
-from customer360.contract import SOURCES, Source, Step
+from customer360 import contract, csvload, dialect, sqlgen, warehouse
+from customer360.contract import Step
+from customer360.csvload import CsvError, display
+from customer360.delivery import Delivery, DeliveryError, DeliveryFile, discover
+from customer360.warehouse import Resources, WarehouseError, WarehouseLocked
 
-DUCKDB_TYPES = {
-    "STRING": "VARCHAR",
-    "INT64": "BIGINT",
-    "NUMERIC": "DECIMAL(38, 9)",
-    "FLOAT64": "DOUBLE",
-    "BOOL": "BOOLEAN",
-    "DATE": "DATE",
-    "TIMESTAMP": "TIMESTAMPTZ",
-}
+DUCKDB_TYPES = warehouse.DUCKDB_TYPES
 
 
 class PipelineError(Exception):
@@ -35,237 +35,27 @@ class PipelineError(Exception):
 
 
 class InputError(PipelineError):
-    """The delivery itself is unusable (missing folder, bad header, malformed CSV)."""
+    """The delivery or the warehouse file is unusable (missing folder, bad header, malformed CSV, not a warehouse)."""
+
+
+class LockedError(InputError):
+    """Another process holds the warehouse."""
+
+
+class OutOfSpace(PipelineError):
+    """The disk filled up; nothing was kept."""
+
+
+class Interrupted(PipelineError):
+    """The run was stopped by a signal before it committed; nothing was kept."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__("interrupted, warehouse unchanged")
+        self.signal_number = signal_number
 
 
 # ---------------------------------------------------------------------------
-# Delivery discovery and header checks
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeliveryFile:
-    source: Source
-    path: Path
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def discover(data_dir: Path) -> list[DeliveryFile]:
-    """The delivery's files: <source>.csv or <source>/*.csv for any subset of the sources."""
-    if not data_dir.is_dir():
-        raise InputError(f"{_display(data_dir)}: delivery folder not found")
-    found: list[DeliveryFile] = []
-    for entry in sorted(data_dir.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        name = entry.stem if entry.is_file() else entry.name
-        if entry.is_file() and entry.suffix.lower() != ".csv":
-            raise InputError(f"{_display(entry)}: not a CSV file; a delivery holds only <source>.csv or <source>/*.csv")
-        source = contract.SOURCES_BY_NAME.get(name)
-        if source is None:
-            raise InputError(
-                f"{_display(entry)}: '{name}' is not a source of the contract "
-                f"(expected one of: {', '.join(contract.SOURCES_BY_NAME)})"
-            )
-        if entry.is_file():
-            found.append(DeliveryFile(source, entry))
-        else:
-            files = sorted(p for p in entry.iterdir() if p.is_file() and not p.name.startswith("."))
-            for path in files:
-                if path.suffix.lower() != ".csv":
-                    raise InputError(f"{_display(path)}: not a CSV file")
-                found.append(DeliveryFile(source, path))
-    if not found:
-        raise InputError(f"{_display(data_dir)}: no source files (expected <source>.csv or <source>/*.csv)")
-    return found
-
-
-UTF8_BOM = b"\xef\xbb\xbf"
-# The longest line the DuckDB load accepts (its max_line_size); no single value may be longer.
-MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
-def check_header(file: DeliveryFile) -> None:
-    """Fails unless the first line names exactly the contract's columns in order."""
-    where = _display(file.path)
-    with file.path.open("rb") as handle:
-        first = handle.readline(1 << 20)
-    if not first.removeprefix(UTF8_BOM).strip():
-        raise InputError(f"{where}: empty file, expected the header row of {file.source.name}")
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{where}: header is not UTF-8 ({error.reason} at byte {error.start})") from None
-    if "\r" in text.rstrip("\r\n"):
-        raise InputError(f"{where}: lines end with a bare carriage return; use LF or CRLF line ends")
-    try:
-        header = next(csv.reader(io.StringIO(text)))
-    except (csv.Error, StopIteration):
-        raise InputError(f"{where}: header row is not valid CSV") from None
-    expected = list(file.source.column_names)
-    if header == expected:
-        return
-    if len(header) == 1 and len(expected) > 1:
-        for delimiter in (";", "\t", "|"):
-            if delimiter in header[0]:
-                raise InputError(f"{where}: header uses {delimiter!r} as delimiter; files must be comma-separated")
-    missing = [c for c in expected if c not in header]
-    extra = [c for c in header if c not in expected]
-    if missing or extra:
-        detail = "; ".join(
-            part
-            for part in (
-                f"missing {', '.join(missing)}" if missing else "",
-                f"unexpected {', '.join(extra)}" if extra else "",
-            )
-            if part
-        )
-    else:
-        position = next(i for i, (a, b) in enumerate(zip(header, expected)) if a != b)
-        detail = f"columns out of order: column {position + 1} is {header[position]!r}, expected {expected[position]!r}"
-    raise InputError(f"{where}: header does not match the {file.source.name} contract ({detail})")
-
-
-def _decoded_lines(file: DeliveryFile, where: str, line_ends: set[str] | None = None):
-    """The file's lines as text, failing on the first one the BigQuery load would refuse to decode.
-
-    Records in LINE_ENDS which line ends ("\r\n", "\n") the file uses.
-    """
-    with file.path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if number == 1:
-                line = line.removeprefix(UTF8_BOM)
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(
-                    f"{where}: line {number} is not UTF-8 (byte 0x{line[error.start]:02X} at position "
-                    f"{error.start + 1}); deliveries must be UTF-8 encoded"
-                ) from None
-            if "\x00" in text:
-                # The BigQuery load fails on ASCII 0, so the local run refuses it too.
-                raise InputError(f"{where}: line {number} contains a NUL byte (ASCII 0)")
-            if line_ends is not None and text.endswith("\n"):
-                line_ends.add("\r\n" if text.endswith("\r\n") else "\n")
-            yield text
-
-
-@dataclass(frozen=True)
-class RowScan:
-    rows: int  # data rows; blank lines are not rows
-    # Both LF and CRLF line ends: DuckDB's CSV reader fails on some such files, so they load from a
-    # copy with LF line ends (the values are unchanged; BigQuery reads either).
-    mixed_line_ends: bool = False
-
-
-def check_rows(file: DeliveryFile) -> RowScan:
-    """Reads every row as RFC 4180 CSV; fails on the first one that is not exactly one record of the contract.
-
-    A row with too many fields is refused even when the extra fields are empty: it means a value
-    shifted into the wrong column (DuckDB's reader would silently drop the empty extras).
-    """
-    where = _display(file.path)
-    expected = len(file.source.column_names)
-    rows = 0
-    line_ends: set[str] = set()
-    if csv.field_size_limit() < MAX_LINE_BYTES:
-        csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(_decoded_lines(file, where, line_ends), strict=True)
-    next(reader, None)  # the header, checked by check_header
-    while True:
-        starts_at = reader.line_num + 1
-        try:
-            fields = next(reader, None)
-        except csv.Error as error:
-            cause = str(error)
-            if "unexpected end of data" in cause:
-                cause = "unterminated quoted value"
-            elif "field limit" in cause:
-                cause = f"a value is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
-            elif "new-line character seen in unquoted field" in cause:
-                cause = "a line break (CR or LF) inside a value that is not quoted"
-            raise InputError(f"{where}: malformed CSV: line {starts_at}: {cause}") from None
-        if fields is None:
-            return RowScan(rows, mixed_line_ends=len(line_ends) > 1)
-        if not fields:
-            continue
-        if len(fields) != expected:
-            raise InputError(
-                f"{where}: malformed CSV: line {starts_at} has {len(fields)} fields, expected {expected} "
-                f"({'a value holding a comma must be quoted' if len(fields) > expected else 'the row is cut short'})"
-            )
-        rows += 1
-
-
-def _with_lf_line_ends(file: DeliveryFile, folder: Path) -> Path:
-    """A copy of the (already checked) file with every record ending in LF; values are unchanged."""
-    copy = folder / f"{len(list(folder.iterdir()))}-{file.path.name}"
-
-    def quoted(value: str) -> str:
-        # csv.writer would leave a bare CR unquoted with LF line ends; RFC 4180 quotes it.
-        return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\r\n') else value
-
-    with copy.open("w", encoding="utf-8", newline="") as handle:
-        for fields in csv.reader(_decoded_lines(file, _display(file.path)), strict=True):
-            if fields:
-                handle.write(",".join(map(quoted, fields)) + "\n")
-    return copy
-
-
-def fingerprint(files: list[DeliveryFile], data_dir: Path) -> str:
-    """SHA-256 over the delivery's files and the pipeline's SQL: equal means a re-run changes nothing."""
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(str(file.path.relative_to(data_dir)).encode())
-        with file.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    for step in contract.PIPELINE:
-        digest.update(sqlgen.step_query(step).encode())
-    for function in sqlgen.functions():
-        digest.update(function.create_statement().encode())
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------
-# Warehouse
-# ---------------------------------------------------------------------------
-
-
-def _create_table_sql(table: contract.Table) -> str:
-    columns = [
-        f"{c.name} {DUCKDB_TYPES[c.type]}{' NOT NULL' if c.required else ''}" for c in table.columns
-    ]
-    if table.dataset == "raw":
-        columns.append(f'"{contract.RAW_PARTITION_COLUMN}" DATE NOT NULL')
-    return f"CREATE TABLE IF NOT EXISTS {table.ref} ({', '.join(columns)})"
-
-
-def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
-    for dataset in contract.DATASETS:
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
-    for table in contract.ALL_TABLES:
-        connection.execute(_create_table_sql(table))
-    for function in sqlgen.functions():
-        connection.execute(
-            dialect.function_to_macro(function.dataset, function.name, [n for n, _ in function.arguments], function.body)
-        )
-
-
-def connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    connection = duckdb.connect(str(warehouse))
-    connection.execute("SET TimeZone = 'UTC'")
-    return connection
-
-
-# ---------------------------------------------------------------------------
-# The run
+# Results: what a run did, recorded as it went (the summary never reads the warehouse back)
 # ---------------------------------------------------------------------------
 
 
@@ -279,85 +69,193 @@ class StepResult:
     rows_out: int | None = None
     rows_rejected: int | None = None
     started_at: dt.datetime | None = None
+    status: str = "succeeded"  # succeeded | skipped
+    check_status: str | None = None  # pass | warn | fail for checks
+    detail: str | None = None
 
 
 @dataclass
 class RunResult:
     run_id: str
     run_date: dt.date
-    skipped: bool
-    fingerprint: str
+    skipped: bool = False
+    fingerprint: str = ""
     steps: list[StepResult] = field(default_factory=list)
-    raw_rows: dict[str, int] = field(default_factory=dict)
+    raw_rows: dict[str, int] = field(default_factory=dict)  # loaded into raw by this run, per source
+    partitions: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (source, day, reason) processed
+    rejected_by_reason: list[tuple[str, str, int]] = field(default_factory=list)
+    check_results: list[dict] = field(default_factory=list)
+    match_rates: list[tuple] = field(default_factory=list)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    ignored_files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    committed: bool = False
 
     @property
     def rows_loaded(self) -> int:
         return sum(self.raw_rows.values())
 
+    @property
+    def rows_rejected(self) -> int:
+        return sum(s.rows_rejected or 0 for s in self.steps)
+
 
 ProgressCallback = Callable[[str, int, int], None]
+StepCallback = Callable[[int, int, StepResult], None]
 
 
-def _load_raw(
-    connection: duckdb.DuckDBPyConnection, files: list[DeliveryFile], run_date: dt.date, scans: dict[Path, RowScan]
-) -> dict[str, int]:
-    with tempfile.TemporaryDirectory(prefix="c360-load-") as scratch:
-        return _load_raw_files(connection, files, run_date, scans, Path(scratch))
+# ---------------------------------------------------------------------------
+# Loading a delivery folder into raw
+# ---------------------------------------------------------------------------
 
 
-def _load_raw_files(
-    connection: duckdb.DuckDBPyConnection,
-    files: list[DeliveryFile],
-    run_date: dt.date,
-    scans: dict[Path, RowScan],
-    scratch: Path,
-) -> dict[str, int]:
-    loaded: dict[str, int] = {}
-    by_source: dict[str, list[DeliveryFile]] = {}
+def _file_stamp(file: DeliveryFile, folder: Path) -> dict:
+    status = file.path.stat()
+    return {"file": str(file.path.relative_to(folder)), "size": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+def _held_partition(connection, source: str, day: dt.date) -> tuple[str | None, list[dict]]:
+    row = connection.execute(
+        "SELECT fingerprint, files FROM ops.raw_partitions WHERE source = ? AND delivery_date = ?", [source, day]
+    ).fetchone()
+    if row is None:
+        return None, []
+    return row[0], json.loads(row[1]) if row[1] else []
+
+
+def _error_in_file(file: DeliveryFile, reader: csvload.DeliveryFileReader | None, error: Exception) -> InputError:
+    where = display(file.path)
+    known = reader.stream_error() if reader else None
+    if isinstance(error, CsvError):
+        return InputError(f"{where}: {error}")
+    if known is not None:
+        return InputError(f"{where}: {known}")
+    message = str(error)
+    if "No space left" in message:
+        raise OutOfSpace(f"no space left on the disk holding the warehouse while loading {where}") from None
+    diagnosis = csvload.diagnose(file.path, file.source.column_names)
+    if diagnosis:
+        return InputError(f"{where}: {diagnosis}")
+    first = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+    return InputError(f"{where}: malformed CSV: {first[:240]}")
+
+
+def _load_source(connection, delivery: Delivery, source: contract.Source, day: dt.date, check_interrupt) -> dict:
+    """Replaces SOURCE's raw partition for DAY with the delivery's files, each read once."""
+    files = delivery.files_of(source.name)
+    connection.execute(f'DELETE FROM raw.{source.name} WHERE "{contract.RAW_PARTITION_COLUMN}" = ?', [day])
+    loaded = []
+    rows = 0
     for file in files:
-        by_source.setdefault(file.source.name, []).append(file)
-    for name, source_files in by_source.items():
-        source = contract.SOURCES_BY_NAME[name]
-        connection.execute(f'DELETE FROM raw.{name} WHERE "{contract.RAW_PARTITION_COLUMN}" = ?', [run_date])
-        columns = ", ".join(f"'{c}': 'VARCHAR'" for c in source.column_names)
-        before = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
-        for file in source_files:
-            before_file = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
-            readable = _with_lf_line_ends(file, scratch) if scans[file.path].mixed_line_ends else file.path
+        check_interrupt()
+        reader = None
+        try:
+            reader = csvload.DeliveryFileReader(file.path, source.name, source.column_names)
+            batches = reader.batches()
+            connection.register("delivery_batches", batches)
             try:
-                connection.execute(
-                    f"""
-                    INSERT INTO raw.{name}
-                    SELECT *, ?::DATE FROM read_csv(
-                        ?, header = true, delim = ',', quote = '"', escape = '"',
-                        columns = {{{columns}}}, strict_mode = true, null_padding = false,
-                        encoding = 'utf-8', max_line_size = {MAX_LINE_BYTES}, auto_detect = false
-                    )
-                    """,
-                    [run_date, str(readable)],
-                )
-            except duckdb.Error as error:
-                raise InputError(f"{_display(file.path)}: malformed CSV: {_csv_error(error)}") from None
-            loaded_file = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] - before_file
-            if loaded_file != scans[file.path].rows:
-                raise InputError(
-                    f"{_display(file.path)}: malformed CSV: loaded {loaded_file} rows but the file holds "
-                    f"{scans[file.path].rows}"
-                )
-        loaded[name] = connection.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] - before
-    return loaded
+                count = connection.execute(
+                    f"INSERT INTO raw.{source.name} SELECT *, $day FROM delivery_batches", {"day": day}
+                ).fetchone()[0]
+            finally:
+                connection.unregister("delivery_batches")
+            stats = reader.finish(count)
+        except (CsvError, duckdb.Error, OSError) as error:
+            if reader is not None:
+                reader.close()
+            if isinstance(error, duckdb.InterruptException):
+                raise
+            raise _error_in_file(file, reader, error) from None
+        rows += count
+        stamp = _file_stamp(file, delivery.folder)
+        stamp["sha256"] = stats.sha256
+        stamp["rows"] = count
+        loaded.append(stamp)
+    return {"rows": rows, "files": loaded}
 
 
-def _csv_error(error: Exception) -> str:
-    """DuckDB's CSV error in one line: where, then the cause it states after the offending line."""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    where = _first_line(error)
-    cause = next(
-        (line for line in lines[1:] if not line.startswith(("Original Line:", "Possible", "*", "file ="))),
-        None,
-    )
-    return f"{where}: {cause}"[:300] if cause else where
+def _fingerprint(files: list[dict]) -> str:
+    digest = hashlib.sha256()
+    for entry in sorted(files, key=lambda f: f["file"]):
+        digest.update(f"{entry['file']}\0{entry['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def load_delivery(connection, delivery: Delivery, day: dt.date, result: RunResult, check_interrupt, force: bool) -> list[str]:
+    """Loads every source of DELIVERY into DAY's raw partitions; returns the sources whose content changed."""
+    changed = []
+    for source_name in delivery.sources:
+        source = contract.SOURCES_BY_NAME[source_name]
+        held_fingerprint, held_files = _held_partition(connection, source_name, day)
+        stamps = [_file_stamp(f, delivery.folder) for f in delivery.files_of(source_name)]
+        unchanged_stamps = held_files and sorted((f["file"], f["size"], f["mtime_ns"]) for f in held_files) == sorted(
+            (f["file"], f["size"], f["mtime_ns"]) for f in stamps
+        )
+        if unchanged_stamps and not force:
+            result.notes.append(f"{source_name} {day}: the same files as the held delivery; not loaded again")
+            continue
+        loaded = _load_source(connection, delivery, source, day, check_interrupt)
+        fingerprint = _fingerprint(loaded["files"])
+        result.raw_rows[source_name] = loaded["rows"]
+        if fingerprint == held_fingerprint and not force:
+            # Same content: the partition is as it was, and stays processed.
+            connection.execute(
+                "UPDATE ops.raw_partitions SET files = ? WHERE source = ? AND delivery_date = ?",
+                [json.dumps(loaded["files"]), source_name, day],
+            )
+            result.notes.append(f"{source_name} {day}: same content as the held delivery")
+            continue
+        connection.execute("DELETE FROM ops.raw_partitions WHERE source = ? AND delivery_date = ?", [source_name, day])
+        connection.execute(
+            "INSERT INTO ops.raw_partitions (source, delivery_date, row_count, loaded_at, fingerprint, file_count, files) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [source_name, day, loaded["rows"], dt.datetime.now(dt.timezone.utc), fingerprint,
+             len(loaded["files"]), json.dumps(loaded["files"])],
+        )
+        changed.append(source_name)
+    return changed
+
+
+# ---------------------------------------------------------------------------
+# Pending partitions and the steps
+# ---------------------------------------------------------------------------
+
+
+def pending_partitions(connection, digest: str, forced: list[tuple[str, dt.date]] = ()) -> list[tuple[str, dt.date, str]]:
+    """(source, day, reason) of every raw partition silver does not hold as loaded, in delivery-day order."""
+    rows = connection.execute(
+        """
+        SELECT held.source, held.delivery_date,
+            CASE
+                WHEN ledger.source IS NULL THEN 'new'
+                WHEN ledger.loaded_at != held.loaded_at
+                    OR ledger.fingerprint IS DISTINCT FROM held.fingerprint THEN 'changed'
+                WHEN ledger.pipeline_digest != $digest THEN 'pipeline_changed'
+            END AS reason
+        FROM ops.raw_partitions AS held
+        LEFT JOIN ops.processed_partitions AS ledger USING (source, delivery_date)
+        ORDER BY held.delivery_date, held.source
+        """,
+        {"digest": digest},
+    ).fetchall()
+    forced_set = set(forced)
+    return [
+        (source, day, reason or "forced")
+        for source, day, reason in rows
+        if reason is not None or (source, day) in forced_set
+    ]
+
+
+def _bind(values: dict[str, object], names: frozenset[str]) -> dict[str, object]:
+    bound = {}
+    for name in names:
+        value = values.get(name)
+        if isinstance(value, list) and not value:
+            value = None  # an empty list has no element type in DuckDB; NULL is the same empty set here
+        bound[name] = value
+    return bound
 
 
 def _first_line(error: Exception) -> str:
@@ -368,185 +266,349 @@ def _first_line(error: Exception) -> str:
     return line[:300]
 
 
-def _count(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(connection.execute(sql).fetchone()[0])
-
-
-# Stand-ins for the query parameters while a statement is translated once per process; each run
-# then only swaps in its own values. Translating costs about 25 ms a statement, most of a small run.
-_PARAMETER_STAND_INS: dict[str, object] = {"run_date": dt.date(1000, 1, 1), "run_id": "c360-run-id-stand-in"}
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-@functools.lru_cache(maxsize=1024)
-def _duckdb_template(sql: str) -> str | None:
-    """The statement in DuckDB SQL with stand-ins for the parameters; None if a stand-in is ambiguous."""
-    if any(str(value) in sql for value in _PARAMETER_STAND_INS.values()):
-        return None
-    return dialect.transpile_one(sql, _PARAMETER_STAND_INS)
-
-
-def duckdb_statement(sql: str, parameters: dict[str, object]) -> str:
-    """dialect.transpile_one(sql, parameters), translating each statement only once."""
-    template = _duckdb_template(sql)
-    if template is None or set(parameters) != set(_PARAMETER_STAND_INS):
-        return dialect.transpile_one(sql, parameters)
-    for name, stand_in in _PARAMETER_STAND_INS.items():
-        value = parameters[name]
-        if isinstance(value, dt.date) != isinstance(stand_in, dt.date):
-            return dialect.transpile_one(sql, parameters)
-        text = value.isoformat() if isinstance(value, dt.date) else str(value)
-        placeholder = stand_in.isoformat() if isinstance(stand_in, dt.date) else str(stand_in)
-        template = template.replace(_sql_string(placeholder), _sql_string(text))
-    return template
-
-
-def _execute_step(
-    connection: duckdb.DuckDBPyConnection, step: Step, parameters: dict[str, object]
-) -> StepResult:
+def _execute_step(connection, step: Step, values: dict[str, object], check_interrupt) -> StepResult:
     started = time.perf_counter()
     result = StepResult(step.name, step.kind, step.target, 0.0, started_at=dt.datetime.now(dt.timezone.utc))
-    for statement in sqlgen.step_statements(step):
-        sql = duckdb_statement(statement.sql, parameters)
-        if statement.is_assertion:
-            passed = connection.execute(sql).fetchone()[0]
-            if passed is not True:
-                raise PipelineError(statement.message)
-            continue
-        try:
-            connection.execute(sql)
-        except duckdb.Error as error:
-            raise PipelineError(f"step {step.name} failed: {_first_line(error)}") from None
-        if step.kind == "silver" and statement.sql.startswith("create or replace temp table"):
-            staged = sqlgen.staged_table(step)
-            result.rows_in = _count(connection, f"SELECT count(*) FROM {staged}")
-            result.rows_rejected = _count(
-                connection, f"SELECT count(*) FROM {staged} WHERE rejection_reason IS NOT NULL"
-            )
-            result.rows_out = result.rows_in - result.rows_rejected
+    step_values = dict(values)
+    try:
+        for statement in sqlgen.step_statements(step):
+            check_interrupt()
+            sql, names = dialect.transpile_for_binding(statement.sql)
+            parameters = _bind(step_values, names)
+            if statement.sets:
+                value = connection.execute(sql, parameters).fetchone()[0]
+                step_values[statement.sets] = value or []
+                continue
+            if statement.is_assertion:
+                passed = connection.execute(sql, parameters).fetchone()[0]
+                if passed is not True:
+                    raise PipelineError(statement.message)
+                continue
+            connection.execute(sql, parameters)
+    except duckdb.InterruptException:
+        raise
+    except duckdb.IOException as error:
+        if "No space left" in str(error):
+            raise OutOfSpace(f"no space left on the disk holding the warehouse during step {step.name}") from None
+        raise PipelineError(f"step {step.name} failed: {_first_line(error)}") from None
+    except duckdb.Error as error:
+        raise PipelineError(f"step {step.name} failed: {_first_line(error)}") from None
     if step.kind == "silver":
-        connection.execute(f"DROP TABLE IF EXISTS {sqlgen.staged_table(step)}")
+        counts = connection.execute(
+            "SELECT sum(scanned_rows - header_rows), sum(accepted_rows), sum(rejected_rows) "
+            "FROM ops.processed_partitions WHERE run_id = $run_id AND source = $source",
+            {"run_id": values["run_id"], "source": step.source},
+        ).fetchone()
+        result.rows_in, result.rows_out, result.rows_rejected = (int(c or 0) for c in counts)
     elif step.kind == "quality":
-        result.rows_out = _count(
-            connection,
-            f"SELECT violating_rows FROM ops.data_quality_results "
-            f"WHERE run_id = '{parameters['run_id']}' AND check_name = '{step.name}'",
-        )
+        rows = connection.execute(
+            "SELECT subject, violating_rows, status, detail FROM ops.data_quality_results "
+            "WHERE run_id = $run_id AND check_name = $name ORDER BY subject",
+            {"run_id": values["run_id"], "name": step.name},
+        ).fetchall()
+        result.rows_out = sum(r[1] for r in rows)
+        statuses = {r[2] for r in rows}
+        result.check_status = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
+        warned = [f"{r[0]}: {r[3]}" for r in rows if r[2] != "pass" and r[0]]
+        result.detail = "; ".join(warned) or None
     else:
-        result.rows_out = _count(connection, f"SELECT count(*) FROM {step.target}")
+        result.rows_out = int(connection.execute(f"SELECT count(*) FROM {step.target}").fetchone()[0])
+    for name in sqlgen.work_tables(step):
+        connection.execute(f"DROP TABLE IF EXISTS {name}")
     result.seconds = time.perf_counter() - started
     return result
 
 
-def last_fingerprint(connection: duckdb.DuckDBPyConnection, run_date: dt.date) -> str | None:
-    row = connection.execute(
-        """
-        SELECT input_fingerprint FROM ops.pipeline_runs
-        WHERE run_date = ? AND step = 'run' AND status = 'succeeded'
-        ORDER BY started_at DESC LIMIT 1
-        """,
-        [run_date],
-    ).fetchone()
-    return row[0] if row else None
+_PIPELINE_RUN_COLUMNS = ("run_id", "run_date", "step", "step_kind", "target_table", "started_at", "finished_at",
+                         "duration_seconds", "rows_in", "rows_out", "rows_rejected", "status", "message", "engine",
+                         "input_fingerprint")
 
 
-def _record_runs(
-    connection: duckdb.DuckDBPyConnection, result: RunResult, started_at: dt.datetime, load: StepResult
-) -> None:
+def _record_runs(connection, result: RunResult, started_at: dt.datetime, load: StepResult | None) -> None:
     rows = []
-    for step in [load, *result.steps]:
+    for step in ([load] if load else []) + result.steps:
         finished = step.started_at + dt.timedelta(seconds=step.seconds)
-        rows.append(
-            (result.run_id, result.run_date, step.step, step.kind, step.target, step.started_at, finished,
-             step.seconds, step.rows_in, step.rows_out, step.rows_rejected, "succeeded", None, "duckdb",
-             result.fingerprint)
-        )
+        rows.append((result.run_id, result.run_date, step.step, step.kind, step.target, step.started_at, finished,
+                     step.seconds, step.rows_in, step.rows_out, step.rows_rejected, step.status, step.detail, "duckdb",
+                     result.fingerprint))
     finished_at = dt.datetime.now(dt.timezone.utc)
-    rows.append(
-        (result.run_id, result.run_date, "run", "run", None, started_at, finished_at,
-         (finished_at - started_at).total_seconds(), result.rows_loaded, None,
-         sum(s.rows_rejected or 0 for s in result.steps), "succeeded", None, "duckdb", result.fingerprint)
-    )
+    rows.append((result.run_id, result.run_date, "run", "run", None, started_at, finished_at,
+                 (finished_at - started_at).total_seconds(), result.rows_loaded, None, result.rows_rejected,
+                 "succeeded", None, "duckdb", result.fingerprint))
     connection.executemany(
-        "INSERT INTO ops.pipeline_runs VALUES (" + ", ".join("?" * 15) + ")",
-        rows,
+        f"INSERT INTO ops.pipeline_runs ({', '.join(_PIPELINE_RUN_COLUMNS)}) VALUES ({', '.join('?' * 15)})", rows
     )
 
 
-def run_delivery(
-    data_dir: Path,
-    run_date: dt.date,
-    warehouse: Path,
-    *,
-    force: bool = False,
-    progress: ProgressCallback | None = None,
-    fail_after_step: str | None = None,
-) -> RunResult:
-    """Loads DATA_DIR as the RUN_DATE delivery and runs every step; all or nothing.
+def _truncate_derived(connection) -> None:
+    """Empties everything a full refresh rebuilds from raw: silver, the intermediates, gold, the ledger."""
+    for table in contract.SILVER_TABLES + contract.GOLD_TABLES:
+        connection.execute(f"DELETE FROM {table.ref}")
+    for ref in ("ops.processed_partitions", "ops.rejected_rows"):
+        connection.execute(f"DELETE FROM {ref}")
 
-    `fail_after_step` injects a failure after the named step (used to prove crash safety).
-    """
-    started = time.perf_counter()
-    started_at = dt.datetime.now(dt.timezone.utc)
-    data_dir = Path(data_dir)
-    warehouse = Path(warehouse)
-    files = discover(data_dir)
-    scans: dict[Path, RowScan] = {}
-    for file in files:
-        check_header(file)
-        scans[file.path] = check_rows(file)
-    delivery_fingerprint = fingerprint(files, data_dir)
-    run_id = f"{run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
-    result = RunResult(run_id, run_date, skipped=False, fingerprint=delivery_fingerprint)
 
-    created = not warehouse.exists()
-    if not warehouse.parent.exists():
-        raise InputError(f"{_display(warehouse)}: folder {_display(warehouse.parent)} does not exist")
-    try:
-        connection = connect(warehouse)
-    except duckdb.Error as error:
-        raise InputError(f"{_display(warehouse)}: cannot open warehouse: {_first_line(error)}") from None
-    try:
-        connection.execute("BEGIN TRANSACTION")
+def _summarise(connection, result: RunResult) -> None:
+    """The figures the summary prints, read inside the run's transaction."""
+    result.rejected_by_reason = connection.execute(
+        "SELECT source, reason, count(*) FROM ops.rejected_rows WHERE run_id = $run_id GROUP BY ALL ORDER BY 1, 2",
+        {"run_id": result.run_id},
+    ).fetchall()
+    result.check_results = [
+        dict(zip(("check", "subject", "severity", "violating_rows", "status", "detail"), row))
+        for row in connection.execute(
+            "SELECT check_name, subject, severity, violating_rows, status, detail FROM ops.data_quality_results "
+            "WHERE run_id = $run_id ORDER BY checked_at, check_name, subject",
+            {"run_id": result.run_id},
+        ).fetchall()
+    ]
+    report = (contract.SQL_DIR / contract.REPORTS["identity_match_rate"]).read_text(encoding="utf-8")
+    result.match_rates = connection.execute(dialect.transpile_one(report)).fetchall()
+    for table in contract.SILVER_TABLES + contract.GOLD_TABLES:
+        if table.name in {s.silver.name for s in contract.SOURCES} or table.dataset == "gold":
+            result.table_rows[table.ref] = int(connection.execute(f"SELECT count(*) FROM {table.ref}").fetchone()[0])
+
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class RunOptions:
+    force: bool = False
+    full_refresh: bool = False
+    load_only: bool = False
+    resources: Resources | None = None
+    fail_after_step: str | None = None  # injects a failure after the named step (crash-safety tests)
+
+
+class Run:
+    """One run against a warehouse, interruptible from another thread (interrupt())."""
+
+    def __init__(self, warehouse_path: Path, run_date: dt.date, data_dir: Path | None = None,
+                 options: RunOptions | None = None, progress: ProgressCallback | None = None,
+                 on_step: StepCallback | None = None) -> None:
+        self.warehouse = Path(warehouse_path)
+        self.run_date = run_date
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.options = options or RunOptions()
+        self.progress = progress
+        self.on_step = on_step
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._interrupted: int | None = None
+        self._committing = False
+
+    def interrupt(self, signal_number: int) -> bool:
+        """Stops the run unless it is committing or has committed; True when it will stop."""
+        with self._lock:
+            if self._committing:
+                return False
+            self._interrupted = signal_number
+            if self._connection is not None:
+                self._connection.interrupt()
+            return True
+
+    def _check_interrupt(self) -> None:
+        if self._interrupted is not None:
+            raise Interrupted(self._interrupted)
+
+    def _tell(self, label: str, index: int, total: int) -> None:
+        if self.progress:
+            self.progress(label, index, total)
+
+    def execute(self) -> RunResult:
+        started = time.perf_counter()
+        started_at = dt.datetime.now(dt.timezone.utc)
+        delivery = None
+        if self.data_dir is not None:
+            try:
+                delivery = discover(self.data_dir)
+            except DeliveryError as error:
+                raise InputError(str(error)) from None
+        run_id = f"{self.run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+        result = RunResult(run_id, self.run_date)
+        if delivery:
+            result.ignored_files = [display(p) for p in delivery.ignored]
         try:
-            ensure_schema(connection)
-            if not force and last_fingerprint(connection, run_date) == delivery_fingerprint:
-                connection.execute("ROLLBACK")
+            warehouse.recover_after_kill(self.warehouse)
+            existed = warehouse.check_file(self.warehouse)
+        except WarehouseError as error:
+            raise InputError(str(error)) from None
+        warehouse.remember_size(self.warehouse)
+        try:
+            self._run(result, delivery, started_at, existed)
+        except BaseException as error:
+            self._close()
+            warehouse.restore_size(self.warehouse)
+            if isinstance(error, duckdb.InterruptException) or (
+                self._interrupted is not None and isinstance(error, (duckdb.Error, PipelineError))
+            ):
+                raise Interrupted(self._interrupted or 2) from None
+            if isinstance(error, WarehouseLocked):
+                raise LockedError(str(error)) from None
+            if isinstance(error, WarehouseError):
+                raise InputError(str(error)) from None
+            if isinstance(error, duckdb.IOException) and "No space left" in str(error):
+                raise OutOfSpace(f"no space left on the disk holding {display(self.warehouse)}; nothing was kept") from None
+            raise
+        finally:
+            dialect.save_translations()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _close(self) -> None:
+        with self._lock:
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
                 connection.close()
-                result.skipped = True
-                result.seconds = time.perf_counter() - started
-                return result
-            total = len(contract.PIPELINE) + 1
-            if progress:
-                progress("load raw", 0, total)
+            except duckdb.Error:
+                pass
+
+    def _run(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+        resources = self.options.resources or Resources.default()
+        connection = warehouse.connect(self.warehouse, resources)
+        with self._lock:
+            self._connection = connection
+        self._check_interrupt()
+        connection.execute("BEGIN TRANSACTION")
+        result.notes += warehouse.prepare(connection, self.warehouse)
+        full_refresh = self.options.full_refresh or warehouse.full_refresh_pending(connection)
+        digest = sqlgen.pipeline_digest()
+        result.fingerprint = digest
+        load = None
+        if delivery is not None:
+            self._tell("load raw", 0, len(contract.PIPELINE) + 1)
             load_started = time.perf_counter()
             load_at = dt.datetime.now(dt.timezone.utc)
-            result.raw_rows = _load_raw(connection, files, run_date, scans)
+            load_delivery(connection, delivery, self.run_date, result, self._check_interrupt, self.options.force)
             load = StepResult("load_raw", "load", "raw", time.perf_counter() - load_started,
                               rows_in=result.rows_loaded, rows_out=result.rows_loaded, started_at=load_at)
-            parameters = {"run_date": run_date, "run_id": run_id}
-            for index, step in enumerate(contract.PIPELINE, start=1):
-                if progress:
-                    progress(step.name, index, total)
-                result.steps.append(_execute_step(connection, step, parameters))
-                if fail_after_step == step.name:
-                    raise PipelineError(f"injected failure after step {step.name}")
-            result.seconds = time.perf_counter() - started
-            _record_runs(connection, result, started_at, load)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-    except BaseException:
-        connection.close()
-        if created:
-            for leftover in (warehouse, warehouse.with_name(warehouse.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-        raise
-    connection.close()
-    if progress:
-        progress("done", len(contract.PIPELINE) + 1, len(contract.PIPELINE) + 1)
+            if self.on_step:
+                self.on_step(0, len(contract.PIPELINE), load)
+        if self.options.load_only:
+            if not result.raw_rows:
+                self._nothing_to_do(connection, result)
+                return
+            self._commit(connection, result)
+            self._close()
+            warehouse.forget_size(self.warehouse)
+            return
+        if not full_refresh:
+            # A day processed under other SQL: everything is rebuilt, since intermediates depend on all of silver.
+            stale = connection.execute(
+                "SELECT count(*) FROM ops.processed_partitions WHERE pipeline_digest != $digest", {"digest": digest}
+            ).fetchone()[0]
+            if stale:
+                full_refresh = True
+                result.notes.append("the pipeline's SQL changed since the last run: every held day is processed again")
+        if full_refresh:
+            _truncate_derived(connection)
+        forced = [(s, self.run_date) for s in (delivery.sources if delivery and self.options.force else [])]
+        pending = pending_partitions(connection, digest, forced)
+        if full_refresh:
+            pending = [(s, d, "full_refresh") for s, d, _ in pending_partitions(connection, "", [])]
+        result.partitions = pending
+        if not pending and not full_refresh:
+            self._nothing_to_do(connection, result)
+            return
+        connection.execute("DELETE FROM ops.run_changes")
+        connection.executemany(
+            "INSERT INTO ops.run_partitions VALUES (?, ?, ?, ?, ?)",
+            [(result.run_id, self.run_date, s, d, reason) for s, d, reason in pending],
+        )
+        values = {"run_date": self.run_date, "run_id": result.run_id, "pipeline_digest": digest}
+        days_by_source: dict[str, list[dt.date]] = {}
+        for source, day, _ in pending:
+            days_by_source.setdefault(source, []).append(day)
+        total = len(contract.PIPELINE)
+        for index, step in enumerate(contract.PIPELINE, start=1):
+            self._check_interrupt()
+            self._tell(step.name, index, total + 1)
+            if step.kind == "silver" and step.source not in days_by_source:
+                skipped = StepResult(step.name, step.kind, step.target, 0.0, started_at=dt.datetime.now(dt.timezone.utc),
+                                     status="skipped")
+                result.steps.append(skipped)
+                if self.on_step:
+                    self.on_step(index, total, skipped)
+                continue
+            step_values = dict(values)
+            if step.kind == "silver":
+                step_values["delivery_dates"] = sorted(days_by_source[step.source])
+            done = _execute_step(connection, step, step_values, self._check_interrupt)
+            result.steps.append(done)
+            if self.on_step:
+                self.on_step(index, total, done)
+            if self.options.fail_after_step == step.name:
+                raise PipelineError(f"injected failure after step {step.name}")
+        if full_refresh:
+            warehouse.set_property(connection, warehouse.FULL_REFRESH_PROPERTY, None)
+        _summarise(connection, result)
+        _record_runs(connection, result, started_at, load)
+        self._commit(connection, result)
+        self._close()
+        warehouse.forget_size(self.warehouse)
+        self._tell("done", total + 1, total + 1)
+
+    def _nothing_to_do(self, connection, result: RunResult) -> None:
+        connection.execute("ROLLBACK")
+        self._close()
+        warehouse.restore_size(self.warehouse)
+        result.skipped = True
+
+    def _commit(self, connection, result: RunResult) -> None:
+        self._check_interrupt()
+        with self._lock:
+            self._committing = True
+        connection.execute("COMMIT")
+        result.committed = True
+        try:
+            # Writes the run into the file itself (not only the log), so the marker can go.
+            connection.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
+
+
+def _peak_memory() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run(warehouse_path: Path, run_date: dt.date, data_dir: Path | None = None, **kwargs) -> RunResult:
+    progress = kwargs.pop("progress", None)
+    on_step = kwargs.pop("on_step", None)
+    job = Run(warehouse_path, run_date, data_dir, RunOptions(**kwargs), progress=progress, on_step=on_step)
+    result = job.execute()
+    result.peak_memory_bytes = _peak_memory()
     return result
+
+
+def run_delivery(data_dir: Path, run_date: dt.date, warehouse: Path, *, force: bool = False,
+                 progress: ProgressCallback | None = None, fail_after_step: str | None = None,
+                 full_refresh: bool = False, resources: Resources | None = None) -> RunResult:
+    """Loads DATA_DIR as the RUN_DATE delivery, then processes every pending partition; all or nothing."""
+    return run(warehouse, run_date, data_dir, force=force, progress=progress, fail_after_step=fail_after_step,
+               full_refresh=full_refresh, resources=resources)
+
+
+def load_only(data_dir: Path, run_date: dt.date, warehouse: Path, *, force: bool = False,
+              resources: Resources | None = None) -> RunResult:
+    """Loads DATA_DIR into RUN_DATE's raw partitions only, as the cloud transfer does; the next run processes it."""
+    return run(warehouse, run_date, data_dir, force=force, load_only=True, resources=resources)
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to an existing warehouse (for reading it back)."""
+    return warehouse.connect(Path(path), read_only=read_only)
+
+
+def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    """Creates every schema, table and function of the contract in CONNECTION (tests' in-memory warehouses)."""
+    for dataset in contract.DATASETS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    for table in contract.ALL_TABLES:
+        connection.execute(warehouse.create_table_sql(table))
+    warehouse.create_functions(connection)

@@ -3,58 +3,33 @@
 with
 
 identities as (
-    select distinct customer_key
+    select distinct customer_key,
     from silver.customer_identity
     where source in ('customers', 'loyalty_members')
 ),
 
-resolved as (
-    select source, source_id, customer_key
-    from silver.customer_identity
-    where customer_key is not null
-),
-
 primary_cards as (
     select
-        resolved_cards.customer_key,
+        cards.customer_key,
         members.tier as loyalty_tier,
-    from silver.customer_identity as resolved_cards
-    inner join silver.loyalty_members as members on resolved_cards.source_id = members.loyalty_card_id
-    where resolved_cards.source = 'loyalty_members' and resolved_cards.is_primary_card
-),
-
-order_lines as (
-    select
-        resolved.customer_key,
-        concat('online:', orders.order_id) as order_key,
-        orders.order_ts as ordered_at,
-        orders.line_revenue,
-    from silver.online_order_lines as orders
-    inner join resolved on resolved.source = 'online_orders' and orders.customer_id = resolved.source_id
-    where orders.order_status = 'completed'
-    union all
-    select
-        resolved.customer_key,
-        concat('store:', sales.transaction_id) as order_key,
-        sales.transaction_ts as ordered_at,
-        sales.line_revenue,
-    from silver.store_sale_lines as sales
-    inner join resolved on resolved.source = 'store_sales' and sales.loyalty_card_id = resolved.source_id
+    from silver.customer_identity as cards
+    inner join silver.loyalty_members as members on cards.source_id = members.loyalty_card_id
+    where cards.source = 'loyalty_members' and cards.is_primary_card
 ),
 
 buyers as (
     select
         customer_key,
-        sum(line_revenue) as lifetime_revenue,
-        count(distinct order_key) as order_count,
-        min(ordered_at) as first_order_at,
-        max(ordered_at) as last_order_at,
-    from order_lines
-    group by customer_key
+        online_revenue + store_revenue as lifetime_revenue,
+        online_order_count + store_transaction_count as order_count,
+        first_order_at,
+        last_order_at,
+    from silver.customer_metrics
+    where online_order_count + store_transaction_count >= 1
 ),
 
 high_value_threshold as (
-    select distinct percentile_cont(lifetime_revenue, 0.9) over () as revenue_p90
+    select distinct percentile_cont(lifetime_revenue, 0.9) over () as revenue_p90,
     from buyers
 ),
 

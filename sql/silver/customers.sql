@@ -1,18 +1,6 @@
--- silver.customers: one row per raw customers row of the delivery day, typed, with its rejection reason.
+-- silver.customers: one row per raw customers row of the pending delivery days, typed, with its rejection reason.
 -- The step keeps the rows without a reason, de-duplicates them per customer_id and upserts them.
 with
-
-delivered as (
-    select
-        *,
-        to_json_string(struct(
-            customer_id, first_name, last_name, email, phone, birth_date,
-            city, state, country, signup_date, updated_at
-        )) as raw_record,
-    from raw.customers
-    -- Cloud loads keep header rows so a wrong header can be caught; the header row itself is not data.
-    where _PARTITIONDATE = @run_date and coalesce(customer_id, '') != 'customer_id'
-),
 
 cleaned as (
     select
@@ -28,8 +16,7 @@ cleaned as (
         silver.parse_date(signup_date) as signup_date,
         silver.parse_timestamp(updated_at) as updated_at,
         customer_id as record_key,
-        raw_record,
-    from delivered
+    from raw.customers
 )
 
 select

@@ -1,18 +1,6 @@
--- silver.online_order_lines: one row per raw online_orders row of the delivery day, typed, with its rejection reason.
+-- silver.online_order_lines: one row per raw online_orders row of the pending delivery days, typed, with its rejection reason.
 -- The first hard rule broken, in the order below, is the reason.
 with
-
-delivered as (
-    select
-        *,
-        to_json_string(struct(
-            order_id, line_number, customer_id, order_ts, channel, product_id,
-            quantity, unit_price, discount_amount, order_status
-        )) as raw_record,
-    from raw.online_orders
-    -- Cloud loads keep header rows so a wrong header can be caught; the header row itself is not data.
-    where _PARTITIONDATE = @run_date and coalesce(order_id, '') != 'order_id'
-),
 
 cleaned as (
     select
@@ -20,16 +8,15 @@ cleaned as (
         silver.parse_whole_number(line_number) as line_number,
         silver.clean_string(customer_id) as customer_id,
         silver.parse_timestamp(order_ts) as order_ts,
-        silver.clean_enum(channel) as channel,
+        silver.online_channel(channel) as channel,
         silver.clean_string(product_id) as product_id,
         silver.parse_whole_number(quantity) as quantity,
         silver.parse_money(unit_price) as unit_price,
         -- An empty discount means no discount; a present but unparsable one is invalid.
         if(silver.clean_string(discount_amount) is null, 0, silver.parse_money(discount_amount)) as discount_amount,
-        silver.clean_enum(order_status) as order_status,
+        silver.order_status(order_status) as order_status,
         concat(coalesce(order_id, ''), '|', coalesce(line_number, '')) as record_key,
-        raw_record,
-    from delivered
+    from raw.online_orders
 ),
 
 checked as (
@@ -44,9 +31,8 @@ checked as (
             when unit_price is null or unit_price < 0 then 'invalid_price'
             when discount_amount is null or discount_amount < 0 or discount_amount > quantity * unit_price
                 then 'invalid_discount'
-            when channel is null or channel not in ('web', 'mobile_app') then 'invalid_channel'
-            when order_status is null or order_status not in ('completed', 'cancelled', 'returned')
-                then 'invalid_status'
+            when channel is null then 'invalid_channel'
+            when order_status is null then 'invalid_status'
         end as rejection_reason,
     from cleaned
 )
@@ -64,6 +50,5 @@ select
     if(rejection_reason is null, quantity * unit_price - discount_amount, null) as line_revenue,
     order_status,
     record_key,
-    raw_record,
     rejection_reason,
 from checked

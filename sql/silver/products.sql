@@ -1,14 +1,5 @@
--- silver.products: one row per raw products row of the delivery day, typed, with its rejection reason.
+-- silver.products: one row per raw products row of the pending delivery days, typed, with its rejection reason.
 with
-
-delivered as (
-    select
-        *,
-        to_json_string(struct(product_id, product_name, category, brand, unit_price, updated_at)) as raw_record,
-    from raw.products
-    -- Cloud loads keep header rows so a wrong header can be caught; the header row itself is not data.
-    where _PARTITIONDATE = @run_date and coalesce(product_id, '') != 'product_id'
-),
 
 cleaned as (
     select
@@ -20,8 +11,7 @@ cleaned as (
         if(silver.parse_money(unit_price) >= 0, silver.parse_money(unit_price), null) as unit_price,
         silver.parse_timestamp(updated_at) as updated_at,
         product_id as record_key,
-        raw_record,
-    from delivered
+    from raw.products
 )
 
 select

@@ -1,18 +1,6 @@
--- silver.store_sale_lines: one row per raw store_sales row of the delivery day, typed, with its rejection reason.
+-- silver.store_sale_lines: one row per raw store_sales row of the pending delivery days, typed, with its rejection reason.
 -- The first hard rule broken, in the order below, is the reason.
 with
-
-delivered as (
-    select
-        *,
-        to_json_string(struct(
-            transaction_id, line_number, store_id, loyalty_card_id, transaction_ts, product_id,
-            quantity, unit_price, discount_amount, payment_method
-        )) as raw_record,
-    from raw.store_sales
-    -- Cloud loads keep header rows so a wrong header can be caught; the header row itself is not data.
-    where _PARTITIONDATE = @run_date and coalesce(transaction_id, '') != 'transaction_id'
-),
 
 cleaned as (
     select
@@ -28,8 +16,7 @@ cleaned as (
         if(silver.clean_string(discount_amount) is null, 0, silver.parse_money(discount_amount)) as discount_amount,
         silver.clean_enum(payment_method) as payment_method,
         concat(coalesce(transaction_id, ''), '|', coalesce(line_number, '')) as record_key,
-        raw_record,
-    from delivered
+    from raw.store_sales
 ),
 
 checked as (
@@ -61,6 +48,5 @@ select
     if(rejection_reason is null, quantity * unit_price - discount_amount, null) as line_revenue,
     payment_method,
     record_key,
-    raw_record,
     rejection_reason,
 from checked

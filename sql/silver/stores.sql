@@ -1,14 +1,5 @@
--- silver.stores: one row per raw stores row of the delivery day, typed, with its rejection reason.
+-- silver.stores: one row per raw stores row of the pending delivery days, typed, with its rejection reason.
 with
-
-delivered as (
-    select
-        *,
-        to_json_string(struct(store_id, store_name, city, state, region, opened_date)) as raw_record,
-    from raw.stores
-    -- Cloud loads keep header rows so a wrong header can be caught; the header row itself is not data.
-    where _PARTITIONDATE = @run_date and coalesce(store_id, '') != 'store_id'
-),
 
 cleaned as (
     select
@@ -19,8 +10,7 @@ cleaned as (
         silver.clean_string(region) as region,
         silver.parse_date(opened_date) as opened_date,
         store_id as record_key,
-        raw_record,
-    from delivered
+    from raw.stores
 )
 
 select

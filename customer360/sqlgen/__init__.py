@@ -1,0 +1,168 @@
+"""Renders every pipeline step as BigQuery statements, from the SQL files and the contract.
+
+Both engines run these statements: the local engine translates each to DuckDB (customer360.dialect),
+BigQuery runs them as the body of the step's stored procedure (procedure_body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+import sqlglot
+from sqlglot import exp
+
+from customer360 import contract
+from customer360.contract import Step
+from customer360.sqlgen import checks, derived, silver
+from customer360.sqlgen.functions import SqlFunction, called_functions, functions
+from customer360.sqlgen.text import Statement, string_literal, strip_comments
+
+__all__ = [
+    "SqlFunction", "Statement", "called_functions", "functions", "pipeline_digest", "procedure_body", "qualify",
+    "step_query", "step_statements", "string_literal", "strip_comments", "work_tables",
+]
+
+
+@cache
+def step_query(step: Step) -> str:
+    """The step's defining SELECT, in BigQuery SQL with logical table names.
+
+    For a silver step, its file over the pending days with the carried columns; for the identity map
+    and intermediates, the definition over all of silver; for checks, the violations query.
+    """
+    if step.kind == "silver":
+        return silver.cleaning_query(step, "delivery_dates")
+    if step.sql_file:
+        return step.path.read_text(encoding="utf-8")
+    query = checks.GENERATED_CHECKS[step.name]()
+    return f"-- Generated from customer360/contract.py: {step.description}\n{query}\n"
+
+
+def _rebuild_statements(step: Step) -> list[Statement]:
+    table = contract.table(step.target)
+    columns = ", ".join(table.column_names)
+    return [
+        Statement(f"truncate table {table.ref}"),
+        Statement(
+            f"insert into {table.ref} ({columns})\nselect {columns}\nfrom (\n{strip_comments(step_query(step))}\n)"
+        ),
+    ]
+
+
+@cache
+def step_statements(step: Step) -> tuple[Statement, ...]:
+    if step.kind == "silver":
+        return tuple(silver.silver_statements(step))
+    if step.kind in ("identity", "intermediate"):
+        return tuple(derived.intermediate_statements(step))
+    if step.kind == "quality":
+        return tuple(checks.quality_statements(step, step_query(step)))
+    return tuple(_rebuild_statements(step))
+
+
+def work_tables(step: Step) -> list[str]:
+    """The temp tables the step's statements create; dropped when the step ends."""
+    if step.kind == "silver":
+        return list(silver.work_tables(step).values())
+    if step.kind in ("identity", "intermediate"):
+        return derived.work_tables(step)
+    return []
+
+
+@cache
+def pipeline_digest() -> str:
+    """Digest of every step's statements and every function: a day processed under another digest is redone."""
+    digest = hashlib.sha256()
+    for step in contract.PIPELINE:
+        for statement in step_statements(step):
+            digest.update(statement.sql.encode())
+    for function in functions():
+        digest.update(function.create_statement().encode())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# BigQuery rendering
+# ---------------------------------------------------------------------------
+
+
+def _parameters_to_variables(sql: str) -> str:
+    """@parameters become the procedure's arguments and variables (arg_run_date, arg_delivery_dates, ...)."""
+    tree = sqlglot.parse_one(sql, read="bigquery")
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Parameter):
+            return exp.column(contract.procedure_argument(node.name))
+        return node
+
+    return tree.transform(swap).sql(dialect="bigquery", pretty=True)
+
+
+def bigquery_statement(statement: Statement, sql: str | None = None) -> str:
+    sql = statement.sql if sql is None else sql
+    if statement.is_assertion:
+        return f"assert ({sql}) as {string_literal(statement.message)}"
+    if statement.sets:
+        return f"set {contract.procedure_argument(statement.sets)} = (\n{sql}\n)"
+    return sql
+
+
+def _declarations(step: Step, render) -> list[str]:
+    """The step parameters a procedure declares itself (arguments carry only the run's parameters)."""
+    if step.kind != "silver":
+        return []
+    source = string_literal(step.source)
+    pending = render(
+        "select array_agg(delivery_date order by delivery_date)\n"
+        f"from ops.run_partitions\nwhere run_id = @run_id and source = {source}"
+    )
+    return [
+        f"declare {contract.procedure_argument('delivery_dates')} array<date> default (\n{pending}\n)",
+        f"declare {contract.procedure_argument('fallback_dates')} array<date>",
+    ]
+
+
+def procedure_body(step: Step, dataset_names: dict[str, str] | None = None, project: str | None = None) -> str:
+    """The BigQuery script body of the step's stored procedure (arguments arg_run_date, arg_run_id, arg_pipeline_digest).
+
+    With `dataset_names` and `project`, logical names are rewritten to the stack's datasets,
+    statement by statement (a whole BEGIN ... END block does not parse as one statement).
+    """
+
+    def render(sql: str) -> str:
+        sql = _parameters_to_variables(sql)
+        return qualify(sql, dataset_names, project) if dataset_names else sql
+
+    statements = _declarations(step, render)
+    statements += [bigquery_statement(s, render(s.sql)) for s in step_statements(step)]
+    statements += [f"drop table {name}" for name in work_tables(step)]
+    return "begin\n" + ";\n\n".join(statements) + ";\nend"
+
+
+def qualify(sql: str, dataset_names: dict[str, str], project: str) -> str:
+    """Rewrites logical names (raw.customers, silver.parse_money(...)) to project.dataset names."""
+    tree_list = sqlglot.parse(sql, read="bigquery")
+    unparsed = [t for t in tree_list if isinstance(t, exp.Command)]
+    if unparsed:
+        raise ValueError(f"cannot qualify SQL that does not parse as statements: {unparsed[0].sql()[:80]!r}")
+
+    def rename(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.db in dataset_names and not node.catalog:
+            node = node.copy()
+            node.set("db", exp.to_identifier(dataset_names[node.db]))
+            node.set("catalog", exp.to_identifier(project))
+            return node
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.this, exp.Identifier)
+            and node.this.name in dataset_names
+            and isinstance(node.expression, exp.Anonymous)
+        ):
+            # A persistent function is called by its full path as one quoted name.
+            function = node.expression
+            path = f"{project}.{dataset_names[node.this.name]}.{function.name}"
+            return exp.Anonymous(this=exp.to_identifier(path, quoted=True), expressions=function.expressions)
+        return node
+
+    return ";\n".join(t.transform(rename).sql(dialect="bigquery", pretty=True) for t in tree_list if t)

@@ -1,0 +1,397 @@
+"""The local warehouse file: what may be opened as one, its layout version, its drift, and keeping it small.
+
+- Only a DuckDB database file is opened, and no DuckDB extension is ever installed or loaded (a
+  SQLite or Parquet file would otherwise pull one from the network). A file of this project carries
+  its layout version in ops.warehouse_info; an older layout is migrated forward inside the run's
+  transaction, a newer one is refused naming both versions.
+- Columns that differ from the contract (missing, extra, another type) are reported before any step.
+- A failed or killed run leaves the file as large as it was: DuckDB writes a big transaction's rows
+  into the file before COMMIT and does not give the space back on ROLLBACK. Before a run the file's size
+  and checkpoint headers are recorded in a marker beside it; after a failure (or, on the next open,
+  after a kill) a file whose headers are unchanged and that has no write-ahead log is cut back to that
+  size: everything past it belonged to the transaction that never committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from customer360 import contract
+from customer360.csvload import display
+
+# Version 1: the layout before ops.warehouse_info existed (no ledger, no intermediates).
+LAYOUT_VERSION = 2
+VERSION_PROPERTY = "layout_version"
+FULL_REFRESH_PROPERTY = "full_refresh_pending"
+
+DUCKDB_TYPES = {
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "NUMERIC": "DECIMAL(38,9)",
+    "FLOAT64": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP WITH TIME ZONE",
+}
+# DuckDB's file header: 8 bytes of checksum, then the magic bytes. The two checkpoint headers follow.
+_MAGIC = b"DUCK"
+_HEADER_BYTES = 3 * 4096
+# Ours: a default that leaves room for Python and the CSV reader on any machine.
+DEFAULT_MEMORY_FRACTION = 0.6
+DEFAULT_MEMORY_CAP_BYTES = 3 * 1024**3
+
+
+class WarehouseError(Exception):
+    """The warehouse file cannot be used; str() is one line naming it and why."""
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process has the warehouse open."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    memory_limit: str
+    threads: int | None = None
+
+    @classmethod
+    def default(cls, memory_limit: str | None = None, threads: int | None = None) -> "Resources":
+        if memory_limit is None:
+            try:
+                total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            except (ValueError, OSError):
+                total = 8 * 1024**3
+            limit = min(int(total * DEFAULT_MEMORY_FRACTION), DEFAULT_MEMORY_CAP_BYTES)
+            memory_limit = f"{limit // (1024 * 1024)}MB"
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit.strip(), re.IGNORECASE):
+            raise WarehouseError(f"--memory-limit {memory_limit!r}: expected a size such as 3GB or 2500MB")
+        if threads is not None and threads < 1:
+            raise WarehouseError(f"--threads {threads}: expected 1 or more")
+        return cls(memory_limit.strip(), threads)
+
+
+def spill_folder(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def marker_path(path: Path) -> Path:
+    return path.with_name(path.name + ".run")
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def check_file(path: Path) -> bool:
+    """Whether PATH exists; raises WarehouseError when it is not something DuckDB may open as ours."""
+    where = display(path)
+    if not path.parent.exists():
+        raise WarehouseError(f"{where}: folder {display(path.parent)} does not exist")
+    if not path.exists():
+        if path.is_symlink():
+            raise WarehouseError(f"{where}: a link to {os.readlink(path)!r}, which does not exist")
+        return False
+    if not path.is_file():
+        raise WarehouseError(f"{where}: not a file; give the path of a warehouse file (a new one is created)")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if len(head) >= 12 and head[8:12] == _MAGIC:
+        return True
+    if head.startswith(b"SQLite format 3"):
+        kind = "a SQLite database"
+    elif head.startswith(b"PAR1"):
+        kind = "a Parquet file"
+    elif not head:
+        kind = "an empty file"
+    elif all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        kind = "a text file (a CSV?)"
+    else:
+        kind = "not a DuckDB database"
+    raise WarehouseError(f"{where}: {kind}, not a DuckDB warehouse; give a new path or an existing warehouse")
+
+
+def _locked(error: Exception, path: Path) -> WarehouseError | None:
+    text = str(error)
+    if "lock" not in text.lower():
+        return None
+    holder = re.search(r"held in (?P<program>\S+) \(PID (?P<pid>\d+)\)", text)
+    who = f" (PID {holder['pid']}, {Path(holder['program']).name})" if holder else ""
+    return WarehouseLocked(f"{display(path)}: in use by another process{who}; wait for it to finish and run again")
+
+
+def connect(path: Path, resources: Resources | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Opens PATH (a checked DuckDB file, or a new one); raises WarehouseError / WarehouseLocked."""
+    resources = resources or Resources.default()
+    config = {
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+        "memory_limit": resources.memory_limit,
+    }
+    if resources.threads:
+        config["threads"] = str(resources.threads)
+    if not read_only:
+        config["temp_directory"] = str(spill_folder(path))
+    try:
+        connection = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.Error as error:
+        locked = _locked(error, path)
+        if locked:
+            raise locked from None
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WarehouseError(f"{display(path)}: cannot open the warehouse ({first[:200]})") from None
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+# ---------------------------------------------------------------------------
+# Layout: version, creation, drift
+# ---------------------------------------------------------------------------
+
+
+def create_table_sql(table: contract.Table) -> str:
+    columns = [
+        f'"{c.name}" {DUCKDB_TYPES[c.type]}{" NOT NULL" if c.required else ""}' for c in table.columns
+    ]
+    if table.dataset == "raw":
+        columns.append(f'"{contract.RAW_PARTITION_COLUMN}" DATE NOT NULL')
+    return f"CREATE TABLE IF NOT EXISTS {table.ref} ({', '.join(columns)})"
+
+
+def expected_columns(table: contract.Table) -> list[tuple[str, str]]:
+    columns = [(c.name, DUCKDB_TYPES[c.type]) for c in table.columns]
+    if table.dataset == "raw":
+        columns.append((contract.RAW_PARTITION_COLUMN, "DATE"))
+    return columns
+
+
+def _existing_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    rows = connection.execute(
+        "SELECT table_schema || '.' || table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema IN ('raw', 'silver', 'gold', 'ops') "
+        "ORDER BY table_schema, table_name, ordinal_position"
+    ).fetchall()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for ref, column, kind in rows:
+        found.setdefault(ref, []).append((column, kind.replace(" ", "").upper()))
+    return found
+
+
+def drift(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """One line per table whose columns differ from the contract (missing tables are created, not drift)."""
+    existing = _existing_columns(connection)
+    problems = []
+    for table in contract.ALL_TABLES:
+        found = existing.get(table.ref)
+        if found is None:
+            continue
+        wanted = {n: t.replace(" ", "").upper() for n, t in expected_columns(table)}
+        have = dict(found)
+        missing = [n for n in wanted if n not in have]
+        extra = [n for n in have if n not in wanted]
+        changed = [f"{n} is {have[n]}, expected {wanted[n]}" for n in wanted if n in have and have[n] != wanted[n]]
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else []) + changed
+        if parts:
+            problems.append(f"{table.ref}: {'; '.join(parts)}")
+    return problems
+
+
+def _info(connection: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    exists = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'ops' AND table_name = 'warehouse_info'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    return dict(connection.execute("SELECT name, value FROM ops.warehouse_info").fetchall())
+
+
+def set_property(connection: duckdb.DuckDBPyConnection, name: str, value: str | None) -> None:
+    connection.execute("DELETE FROM ops.warehouse_info WHERE name = ?", [name])
+    if value is not None:
+        connection.execute("INSERT INTO ops.warehouse_info VALUES (?, ?, ?)",
+                           [name, value, dt.datetime.now(dt.timezone.utc)])
+
+
+def layout_version(connection: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    """The layout version of the open warehouse; None for a new, empty database."""
+    info = _info(connection)
+    if info is not None:
+        raw = info.get(VERSION_PROPERTY, "")
+        if not raw.isdigit():
+            raise WarehouseError(f"{display(path)}: ops.warehouse_info has no valid {VERSION_PROPERTY} ({raw!r})")
+        return int(raw)
+    tables = connection.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema NOT IN ('information_schema', 'pg_catalog')"
+    ).fetchall()
+    if not tables:
+        return None
+    names = {t for (t,) in tables}
+    if {"ops.pipeline_runs", "ops.rejected_rows"} <= names:
+        return 1
+    sample = ", ".join(sorted(names)[:3])
+    raise WarehouseError(f"{display(path)}: a DuckDB database that is not a customer360 warehouse (it holds {sample}); "
+                         "give a new path or an existing warehouse")
+
+
+def prepare(connection: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """Creates or migrates the layout inside the open transaction; returns what was done, one line each."""
+    version = layout_version(connection, path)
+    done: list[str] = []
+    if version is not None and version > LAYOUT_VERSION:
+        raise WarehouseError(
+            f"{display(path)}: warehouse layout version {version} is newer than this version of customer360 "
+            f"understands ({LAYOUT_VERSION}); upgrade customer360 to use it"
+        )
+    if version is not None and version < LAYOUT_VERSION:
+        done += _migrate_from_1(connection)
+    problems = drift(connection)
+    if problems:
+        raise WarehouseError(
+            f"{display(path)}: tables differ from the contract ({problems[0]}"
+            + (f"; and {len(problems) - 1} more" if len(problems) > 1 else "")
+            + "); restore them or start a new warehouse"
+        )
+    for dataset in contract.DATASETS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    for table in contract.ALL_TABLES:
+        connection.execute(create_table_sql(table))
+    create_functions(connection)
+    if version is None:
+        set_property(connection, VERSION_PROPERTY, str(LAYOUT_VERSION))
+        done.append(f"created a new warehouse (layout {LAYOUT_VERSION})")
+    elif version < LAYOUT_VERSION:
+        set_property(connection, VERSION_PROPERTY, str(LAYOUT_VERSION))
+        set_property(connection, FULL_REFRESH_PROPERTY, "true")
+    return done
+
+
+def create_functions(connection: duckdb.DuckDBPyConnection) -> None:
+    """The SQL functions as DuckDB macros (created on every open: they are part of the code, not the data)."""
+    from customer360 import dialect, sqlgen
+
+    for function in sqlgen.functions():
+        connection.execute(
+            dialect.function_to_macro(function.dataset, function.name, [n for n, _ in function.arguments], function.body)
+        )
+
+
+def _migrate_from_1(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Layout 1 to 2: new tables and columns, the raw partitions listed, and a full refresh to follow."""
+    for dataset in contract.DATASETS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    existing = _existing_columns(connection)
+    for table in contract.ALL_TABLES:
+        have = {n for n, _ in existing.get(table.ref, [])}
+        if table.ref in existing:
+            for name, kind in expected_columns(table):
+                if name not in have:
+                    connection.execute(f'ALTER TABLE {table.ref} ADD COLUMN "{name}" {kind}')
+        else:
+            connection.execute(create_table_sql(table))
+    now = dt.datetime.now(dt.timezone.utc)
+    for source in contract.SOURCES:
+        connection.execute(
+            f"INSERT INTO ops.raw_partitions (source, delivery_date, row_count, loaded_at) "
+            f'SELECT ?, "{contract.RAW_PARTITION_COLUMN}", count(*), ? FROM raw.{source.name} GROUP BY ALL',
+            [source.name, now],
+        )
+    return [f"migrated the warehouse from layout 1 to {LAYOUT_VERSION}; every held delivery day is processed again"]
+
+
+def full_refresh_pending(connection: duckdb.DuckDBPyConnection) -> bool:
+    return (_info(connection) or {}).get(FULL_REFRESH_PROPERTY) == "true"
+
+
+# ---------------------------------------------------------------------------
+# Keeping a failed run from growing the file
+# ---------------------------------------------------------------------------
+
+
+def _header_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.sha256(handle.read(_HEADER_BYTES)).hexdigest()
+
+
+def remember_size(path: Path) -> None:
+    """Writes the marker of a run about to write PATH: its size and checkpoint headers now."""
+    if not path.exists():
+        state = {"pid": os.getpid(), "created": True}
+    else:
+        state = {"pid": os.getpid(), "created": False, "size": path.stat().st_size, "header": _header_digest(path)}
+    marker_path(path).write_text(json.dumps(state), encoding="utf-8")
+
+
+def forget_size(path: Path) -> None:
+    marker_path(path).unlink(missing_ok=True)
+    shutil.rmtree(spill_folder(path), ignore_errors=True)
+
+
+def restore_size(path: Path) -> None:
+    """After a run that did not commit: gives back the space its transaction wrote into the file."""
+    marker = marker_path(path)
+    try:
+        state = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        forget_size(path)
+        return
+    if state.get("created"):
+        # A warehouse this run created holds nothing unless its transaction committed.
+        if path.exists() and not wal_path(path).exists() and not _holds_a_commit(path):
+            path.unlink(missing_ok=True)
+    elif (
+        path.exists()
+        and not wal_path(path).exists()
+        and path.stat().st_size > state["size"]
+        and _header_digest(path) == state["header"]
+    ):
+        os.truncate(path, state["size"])
+    forget_size(path)
+
+
+def _holds_a_commit(path: Path) -> bool:
+    try:
+        connection = duckdb.connect(str(path), read_only=True,
+                                    config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
+    except duckdb.Error:
+        return False
+    try:
+        return _info(connection) is not None
+    finally:
+        connection.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_after_kill(path: Path) -> bool:
+    """If a run that wrote PATH was killed, restores the file's size; True when something was recovered."""
+    marker = marker_path(path)
+    if not marker.exists():
+        shutil.rmtree(spill_folder(path), ignore_errors=True)
+        return False
+    try:
+        pid = int(json.loads(marker.read_text(encoding="utf-8")).get("pid", 0))
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _alive(pid):
+        return False  # a live run; opening will report the lock
+    restore_size(path)
+    return True

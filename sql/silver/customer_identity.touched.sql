@@ -1,0 +1,121 @@
+-- Identifiers whose resolution the run's changes can affect: every CRM customer and loyalty card (few,
+-- and re-resolved on every run), the customer_ids and cards on changed lines (now and before the
+-- change), ids and cards that gained or lost what they resolve to, and the tickets of changed
+-- customer_ids and e-mails.
+with
+
+changes as (
+    select table_name, key_value, key_detail, change, previous,
+    from ops.run_changes
+),
+
+changed_customers as (
+    select
+        changes.key_value as customer_id,
+        changes.change,
+        json_value(changes.previous, '$.email') as previous_email,
+        json_value(changes.previous, '$.phone') as previous_phone,
+        customers.email,
+        customers.phone,
+    from changes
+    left join silver.customers as customers on changes.key_value = customers.customer_id
+    where changes.table_name = 'silver.customers'
+),
+
+-- Cards whose customer may change: changed cards, cards naming a changed customer by id, e-mail or
+-- phone (old or new), and cards resolved to a changed customer.
+reached_cards as (
+    select key_value as loyalty_card_id,
+    from changes
+    where table_name = 'silver.loyalty_members'
+    union distinct
+    select members.loyalty_card_id,
+    from silver.loyalty_members as members
+    inner join changed_customers
+        on
+            members.customer_id = changed_customers.customer_id
+            or members.email in (changed_customers.email, changed_customers.previous_email)
+            or members.phone in (changed_customers.phone, changed_customers.previous_phone)
+    union distinct
+    select source_id as loyalty_card_id,
+    from silver.customer_identity
+    where source = 'loyalty_members' and customer_key in (select customer_id from changed_customers)
+),
+
+-- E-mails a ticket can resolve through whose owner may change.
+reached_emails as (
+    select email from changed_customers where email is not null
+    union distinct
+    select previous_email as email from changed_customers where previous_email is not null
+    union distinct
+    select members.email,
+    from silver.loyalty_members as members
+    where members.email is not null and members.loyalty_card_id in (select loyalty_card_id from reached_cards)
+    union distinct
+    select json_value(previous, '$.email') as email,
+    from changes
+    where table_name = 'silver.loyalty_members' and json_value(previous, '$.email') is not null
+),
+
+changed_order_ids as (
+    select lines.customer_id,
+    from silver.online_order_lines as lines
+    inner join changes
+        on
+            changes.table_name = 'silver.online_order_lines'
+            and lines.order_id = changes.key_value
+            and cast(lines.line_number as string) = changes.key_detail
+    union distinct
+    select json_value(previous, '$.customer_id') as customer_id,
+    from changes
+    where table_name = 'silver.online_order_lines'
+),
+
+changed_sale_cards as (
+    select sales.loyalty_card_id,
+    from silver.store_sale_lines as sales
+    inner join changes
+        on
+            changes.table_name = 'silver.store_sale_lines'
+            and sales.transaction_id = changes.key_value
+            and cast(sales.line_number as string) = changes.key_detail
+    union distinct
+    select json_value(previous, '$.loyalty_card_id') as loyalty_card_id,
+    from changes
+    where table_name = 'silver.store_sale_lines'
+)
+
+select 'customers' as entity_kind, customer_id as entity_id,
+from silver.customers
+union distinct
+select 'loyalty_members' as entity_kind, loyalty_card_id as entity_id,
+from silver.loyalty_members
+union distinct
+select source as entity_kind, source_id as entity_id,
+from silver.customer_identity
+where source in ('customers', 'loyalty_members')
+union distinct
+select 'online_orders' as entity_kind, customer_id as entity_id,
+from changed_order_ids
+where customer_id is not null
+union distinct
+select 'online_orders' as entity_kind, customer_id as entity_id,
+from changed_customers
+where change != 'updated'
+union distinct
+select 'store_sales' as entity_kind, loyalty_card_id as entity_id,
+from changed_sale_cards
+where loyalty_card_id is not null
+union distinct
+select 'store_sales' as entity_kind, loyalty_card_id as entity_id,
+from reached_cards
+union distinct
+select 'support_tickets' as entity_kind, key_value as entity_id,
+from changes
+where table_name = 'silver.support_tickets'
+union distinct
+select 'support_tickets' as entity_kind, tickets.ticket_id as entity_id,
+from silver.support_tickets as tickets
+where
+    tickets.customer_id in (select customer_id from changed_customers where change != 'updated')
+    or tickets.customer_email in (select email from reached_emails)
