@@ -29,6 +29,7 @@ error_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_PIPELINE_FAILED = 3
+EXIT_LOCKED = 5
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -37,54 +38,204 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def parse_run_date(value: str) -> dt.date:
+def parse_day(value: str, option: str = "--run-date") -> dt.date:
+    """A YYYY-MM-DD date; any other form is one message naming the option."""
     try:
+        if len(value) != 10:
+            raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+        fail(f"{option} {value!r} is not a date in the form YYYY-MM-DD (e.g. 2026-01-05)", EXIT_BAD_INPUT)
 
 
-def run_pipeline(data: Path, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False):
-    """Runs one delivery with a progress display; exits with a one-line error on failure."""
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=quiet,
-    ) as progress:
-        task = progress.add_task(f"{run_date} load", total=len(contract.PIPELINE) + 1)
+def parse_run_date(value: str) -> dt.date:
+    return parse_day(value)
 
-        def update(step: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total, description=f"{run_date} {step}")
 
-        try:
-            return engine.run_delivery(data, run_date, warehouse, force=force, progress=update)
-        except engine.InputError as error:
-            fail(str(error), EXIT_BAD_INPUT)
-        except engine.PipelineError as error:
-            fail(f"run {run_date} rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
+def delivery_day(data: Path, run_date: str | None, force: bool) -> dt.date:
+    """--run-date, or the delivery folder's own date; a --run-date that contradicts a dated folder is refused."""
+    from customer360.delivery import date_of_folder_name
+
+    named = date_of_folder_name(data.resolve().name)
+    if run_date is None:
+        if named is None:
+            fail(f"--run-date is needed: the folder name {data.name!r} is not a date (YYYY-MM-DD)", EXIT_BAD_INPUT)
+        return named
+    day = parse_day(run_date)
+    if named is not None and named != day and not force:
+        fail(
+            f"--run-date {day} contradicts the delivery folder {data.name!r} (day {named}); "
+            "this would replace another day's raw data (use --force if it is meant)",
+            EXIT_BAD_INPUT,
+        )
+    return day
+
+
+def _resources(memory_limit: str | None, threads: int | None):
+    from customer360 import warehouse as warehouse_file
+
+    try:
+        return warehouse_file.Resources.default(memory_limit, threads)
+    except warehouse_file.WarehouseError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+
+
+def execute_job(job, *, quiet: bool = False) -> engine.RunResult:
+    """Runs an engine job with a step log; exits with one line and the documented code on failure."""
+    from customer360 import runner
+
+    try:
+        return runner.run_interruptibly(job)
+    except engine.Interrupted as error:
+        fail(str(error), 128 + error.signal_number)
+    except engine.LockedError as error:
+        fail(str(error), EXIT_LOCKED)
+    except engine.InputError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    except engine.OutOfSpace as error:
+        fail(f"run rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
+    except engine.PipelineError as error:
+        fail(f"run rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
+
+
+def _step_printer(quiet: bool):
+    def on_step(index: int, total: int, step) -> None:
+        if not quiet:
+            console.print(report.step_line(index, total, step), highlight=False, soft_wrap=True)
+
+    return on_step
+
+
+def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False, *,
+                 full_refresh: bool = False, resources=None, load_only: bool = False) -> engine.RunResult:
+    """Runs (or, with load_only, loads) one delivery; exits with a one-line error on failure."""
+    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources)
+    job = engine.Run(warehouse, run_date, data, options, on_step=_step_printer(quiet))
+    return execute_job(job, quiet=quiet)
+
+
+def _finish_line(result: engine.RunResult, warehouse: Path) -> None:
+    peak = result.peak_memory_bytes / 1024**3
+    console.print(report.totals_line(result), highlight=False, soft_wrap=True)
+    console.print(
+        f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s "
+        f"(peak memory {peak:.2f} GB).",
+        soft_wrap=True,
+    )
+
+
+DataOption = Annotated[Path | None, typer.Option(help="Delivery folder: <source>.csv[.gz] or <source>/*.csv[.gz] files.")]
+RunDateOption = Annotated[
+    str | None, typer.Option("--run-date", help="Delivery day, YYYY-MM-DD; defaults to the folder's name when it is a date.")
+]
+WarehouseOption = Annotated[Path, typer.Option(help="DuckDB warehouse file (created when missing).")]
+MemoryOption = Annotated[
+    str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 3GB (default: 60% of RAM, at most 3 GB).")
+]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: one per core).")]
 
 
 @app.command()
 def run(
-    data: Annotated[Path, typer.Option(help="Delivery folder: <source>.csv or <source>/*.csv files.")],
-    run_date: Annotated[str, typer.Option("--run-date", help="Delivery day, YYYY-MM-DD: the raw partition to replace.")],
-    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file (created when missing).")],
-    force: Annotated[bool, typer.Option(help="Re-run even when this exact delivery was already loaded.")] = False,
+    warehouse: WarehouseOption,
+    data: DataOption = None,
+    run_date: RunDateOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Load the folder again even if unchanged, or under a --run-date other than its name.")] = False,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild silver, the intermediates and gold from every raw day.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Also print the detailed tables: rows by source, rejects, match rates, checks.")] = False,
+    memory_limit: MemoryOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
-    """Load one delivery into raw and run every silver, quality and gold step, all or nothing."""
-    date = parse_run_date(run_date)
-    result = run_pipeline(data, date, warehouse, force)
+    """Load a delivery into raw (with --data), then process every pending raw partition: silver, checks, gold."""
+    if data is not None:
+        day = delivery_day(data, run_date, force)
+    else:
+        day = parse_day(run_date) if run_date else dt.datetime.now(dt.timezone.utc).date()
+    result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh,
+                          resources=_resources(memory_limit, threads))
+    for line in result.notes:
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+    if result.ignored_files:
+        console.print(f"ignored (markers): {', '.join(result.ignored_files)}", highlight=False, soft_wrap=True)
     if result.skipped:
-        console.print(
-            f"Delivery {date} from {data} is already loaded with the same files and SQL; nothing changed "
-            "(use --force to run it again)."
-        )
+        console.print(f"Nothing to do: no raw partition is new or changed since it was processed ({warehouse} unchanged).",
+                      soft_wrap=True)
         return
-    connection = engine.connect(warehouse)
+    if summary:
+        console.print()
+        report.print_run_summary(console, result)
+    _finish_line(result, warehouse)
+
+
+@app.command()
+def load(
+    data: Annotated[Path, typer.Option(help="Delivery folder: <source>.csv[.gz] or <source>/*.csv[.gz] files.")],
+    warehouse: WarehouseOption,
+    run_date: RunDateOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Load the folder again even if unchanged, or under a --run-date other than its name.")] = False,
+    memory_limit: MemoryOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Only load a delivery into its day's raw partitions, as the cloud transfer does; the next `c360 run` processes it."""
+    day = delivery_day(data, run_date, force)
+    result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
+    for line in result.notes:
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+    if result.skipped:
+        console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.", soft_wrap=True)
+        return
+    loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
+    console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
+                  "run `c360 run` to process them.", soft_wrap=True)
+
+
+@app.command()
+def backfill(
+    first: Annotated[str, typer.Option("--from", help="First delivery day, YYYY-MM-DD.")],
+    last: Annotated[str, typer.Option("--to", help="Last delivery day, YYYY-MM-DD.")],
+    data: Annotated[Path | None, typer.Option(help="Folder of day folders (ROOT/YYYY-MM-DD/...) to load and process.")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Local DuckDB warehouse (with --data).")] = None,
+    memory_limit: MemoryOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Load and process every day folder under --data from --from to --to, one committed run per day."""
+    start, end = parse_day(first, "--from"), parse_day(last, "--to")
+    if end < start:
+        fail(f"--to {end} is before --from {start}", EXIT_BAD_INPUT)
+    if data is None or warehouse is None:
+        fail("give --data ROOT and --warehouse FILE", EXIT_BAD_INPUT)
+    from customer360.delivery import date_of_folder_name
+
+    if not data.is_dir():
+        fail(f"{data}: folder not found", EXIT_BAD_INPUT)
+    days = sorted((date_of_folder_name(p.name), p) for p in data.iterdir() if p.is_dir() and date_of_folder_name(p.name))
+    days = [(d, p) for d, p in days if start <= d <= end]
+    if not days:
+        fail(f"{data}: no day folders (YYYY-MM-DD) from {start} to {end}", EXIT_BAD_INPUT)
+    resources = _resources(memory_limit, threads)
+    for number, (day, folder) in enumerate(days, start=1):
+        result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources)
+        state = "nothing new" if result.skipped else (
+            f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
+            f"{result.rows_rejected:,} rejected")
+        console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+    console.print(f"Backfilled {len(days)} days into {warehouse}.")
+
+
+@app.command()
+def freshness(
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file to read.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Day to judge freshness on, YYYY-MM-DD (default: the newest delivery day).")] = None,
+) -> None:
+    """Per source: how often it is expected, its newest delivery, and the expected days that are missing."""
+    from customer360 import freshness as source_freshness
+
+    day = parse_day(as_of, "--as-of") if as_of else None
     try:
-        report.print_run_summary(console, connection, result)
-    finally:
-        connection.close()
-    console.print(f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s.")
+        rows = source_freshness.read(warehouse, day)
+    except engine.InputError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    console.print(source_freshness.render(rows), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -107,7 +258,7 @@ def demo(
     generated = generate.generate(data_root, days=days, scale=scale, seed=seed)
     console.print(f"Generated {generated.total_rows:,} rows over {days} delivery days in {data_root}.")
     for day_dir in sorted(p for p in data_root.iterdir() if p.is_dir()):
-        result = run_pipeline(day_dir, parse_run_date(day_dir.name), warehouse, force=False)
+        result = run_pipeline(day_dir, parse_run_date(day_dir.name), warehouse, force=False, quiet=True)
         rejected = sum(s.rows_rejected or 0 for s in result.steps)
         console.print(
             f"  {day_dir.name}: {result.rows_loaded:,} raw rows, {rejected:,} rejected, "

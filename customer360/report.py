@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from customer360 import contract, dialect
-from customer360.engine import RunResult
+from customer360.engine import RunResult, StepResult
 
 
 def report_query(name: str) -> str:
@@ -47,53 +47,78 @@ def _table(title: str, columns: list[str], rows: list[tuple], *, right: set[int]
     return table
 
 
-def print_run_summary(console: Console, connection: duckdb.DuckDBPyConnection, result: RunResult) -> None:
+STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "ERROR"}
+
+
+def step_line(index: int, total: int, step: StepResult) -> str:
+    """One line per finished step, in the spirit of dbt's run log: `  4/26 OK silver online_order_lines ... [0.4s]`."""
+    if step.status == "skipped":
+        word, figures = "SKIP", "nothing pending"
+    elif step.kind == "quality":
+        word = STATUS_WORDS.get(step.check_status or "pass", "PASS")
+        figures = f"{step.rows_out or 0:,} violating" + (f" — {step.detail}" if step.detail else "")
+    elif step.kind == "load":
+        word, figures = "OK", f"{step.rows_out or 0:,} rows loaded"
+    elif step.kind == "silver":
+        word = "OK"
+        figures = f"in {step.rows_in or 0:,}, accepted {step.rows_out or 0:,}, rejected {step.rows_rejected or 0:,}"
+    else:
+        word, figures = "OK", f"{step.rows_out or 0:,} rows"
+    label = f"{step.kind} {step.step}"
+    return f"{index:>3}/{total} {word:<5} {label:<44} {figures} [{step.seconds:.1f}s]"
+
+
+def totals_line(result: RunResult) -> str:
+    counts = {"PASS": 0, "WARN": 0, "ERROR": 0, "SKIP": 0}
+    for step in result.steps:
+        if step.status == "skipped":
+            counts["SKIP"] += 1
+        elif step.kind == "quality":
+            counts[STATUS_WORDS.get(step.check_status or "pass", "PASS")] += 1
+        else:
+            counts["PASS"] += 1
+    return (
+        " ".join(f"{k}={v}" for k, v in counts.items())
+        + f"  rows loaded={result.rows_loaded:,} rejected={result.rows_rejected:,}"
+        + f"  partitions={len(result.partitions)}"
+    )
+
+
+def print_run_summary(console: Console, result: RunResult) -> None:
+    """The detailed tables of a run, from what the run recorded (the warehouse is not read again)."""
     layer_rows = []
     for source in contract.SOURCES:
+        step = next((s for s in result.steps if s.step == source.silver.name), None)
         layer_rows.append(
             (
                 source.name,
                 result.raw_rows.get(source.name, 0),
-                next((s.rows_out for s in result.steps if s.step == source.silver.name), None),
-                next((s.rows_rejected for s in result.steps if s.step == source.silver.name), None),
-                connection.execute(f"SELECT count(*) FROM {source.silver.ref}").fetchone()[0],
+                step.rows_out if step else None,
+                step.rows_rejected if step else None,
+                result.table_rows.get(source.silver.ref),
             )
         )
     console.print(_table("Rows by source", ["source", "raw loaded", "accepted", "rejected", "silver total"], layer_rows))
     console.print()
-
-    gold = [(t.ref, connection.execute(f"SELECT count(*) FROM {t.ref}").fetchone()[0]) for t in contract.GOLD_TABLES]
+    gold = [(ref, n) for ref, n in result.table_rows.items() if ref.startswith("gold.")]
     console.print(_table("Gold tables", ["table", "rows"], gold))
     console.print()
-
-    rejects = connection.execute(
-        "SELECT source, reason, count(*) FROM ops.rejected_rows WHERE delivery_date = ? GROUP BY ALL ORDER BY 1, 2",
-        [result.run_date],
-    ).fetchall()
-    console.print(_table(f"Rejected rows for {result.run_date}", ["source", "reason", "rows"], rejects or [("—", "none", 0)]))
+    console.print(_table("Rejected rows of the processed days", ["source", "reason", "rows"],
+                         result.rejected_by_reason or [("—", "none", 0)]))
     console.print()
-
-    match_rates = connection.execute(report_query("identity_match_rate")).fetchall()
     console.print(
         _table(
             "Identity match rate",
             ["source", "records", "matched", "match rate"],
-            [(s, r, m, f"{rate:.1%}" if rate is not None else "—") for s, r, m, rate in match_rates],
+            [(s, r, m, f"{rate:.1%}" if rate is not None else "—") for s, r, m, rate in result.match_rates],
             right={1, 2, 3},
         )
     )
     console.print()
-
-    checks = connection.execute(
-        "SELECT check_name, severity, violating_rows, status FROM ops.data_quality_results WHERE run_id = ? ORDER BY check_name",
-        [result.run_id],
-    ).fetchall()
-    console.print(_table("Data-quality checks", ["check", "severity", "violations", "status"], checks))
+    checks = [(c["check"], c["subject"] or "", c["severity"], c["violating_rows"], c["status"], c["detail"] or "")
+              for c in result.check_results]
+    console.print(_table("Data-quality checks", ["check", "subject", "severity", "violations", "status", "detail"], checks))
     console.print()
-
-    timings = [(s.step, s.kind, s.rows_out, s.seconds) for s in result.steps]
-    timings.append(("total", "", result.rows_loaded, result.seconds))
-    console.print(_table("Steps", ["step", "kind", "rows out", "seconds"], timings, right={2, 3}))
 
 
 def print_highlights(console: Console, connection: duckdb.DuckDBPyConnection) -> None:
