@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test validate plan bench clean
+.PHONY: install demo docs-dashboard test validate plan bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# --force replaces only what the previous `make demo` wrote in build/demo.
 demo: $(STAMP)
-	$(BIN)/c360 demo --out build/demo
+	$(BIN)/c360 demo --out build/demo --force
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2

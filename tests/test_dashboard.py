@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from html.parser import HTMLParser
@@ -348,9 +349,12 @@ def test_cli_user_mistakes_are_one_line_errors(arguments, message, tmp_path, mon
     assert len(lines) == 1 and message in lines[0], result.output
 
 
-def test_cli_rejects_an_unknown_export_format(warehouse, tmp_path):
+def test_cli_export_format_is_a_choice_of_csv_or_parquet(warehouse, tmp_path):
     result = runner.invoke(app, ["export", "--warehouse", str(warehouse), "--out", str(tmp_path), "--format", "xlsx"])
-    assert result.exit_code == 2 and "format 'xlsx' is not one of csv, parquet" in result.output
+    said = " ".join(result.output.replace("\u2502", " ").split())
+    assert result.exit_code == 2 and "Invalid value for '--format'" in said, result.output
+    assert "'xlsx' is not one of 'csv', 'parquet'" in said, result.output
+    assert not any(tmp_path.iterdir()), "nothing may be written after a bad --format"
 
 
 @pytest.mark.parametrize("file_format", ["csv", "parquet"])
@@ -368,6 +372,49 @@ def test_export_writes_every_gold_table_with_its_contract_columns(warehouse, tmp
         expected = source.execute(f"select count(*) from {gold.ref}").fetchone()[0]
         assert len(cursor.fetchall()) == expected == written.rows, f"{written.path.name} lost rows"
     source.close()
+
+
+def test_csv_export_writes_money_as_plain_decimals_and_times_in_iso_8601_utc(warehouse, tmp_path):
+    import csv as csv_module
+    import decimal
+
+    exported = {e.ref: e.path for e in export_gold(warehouse, tmp_path, "csv")}
+    source = duckdb.connect(str(warehouse), read_only=True)
+    source.execute("set TimeZone = 'UTC'")
+    money = re.compile(r"^-?[0-9]+\.(?:[0-9]{2}|[0-9]{2}[0-9]*[1-9])$")  # at least the cents, no padding zeros
+    utc = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*[1-9])?Z$")
+    for gold in GOLD_TABLES:
+        with exported[gold.ref].open(encoding="utf-8", newline="") as file:
+            rows = list(csv_module.DictReader(file))
+        expected = source.execute(f"select {', '.join(gold.column_names)} from {gold.ref} order by all").fetchall()
+        for row, warehouse_row in zip(rows, expected, strict=True):
+            for column, stored in zip(gold.columns, warehouse_row):
+                written = row[column.name]
+                where = f"{exported[gold.ref].name} column {column.name}: {written!r}"
+                if stored is None:
+                    assert written == "", where
+                elif column.type == "NUMERIC":
+                    assert money.match(written) and decimal.Decimal(written) == stored, where
+                elif column.type == "TIMESTAMP":
+                    assert utc.match(written), where
+                    assert dt.datetime.fromisoformat(written) == stored, where
+    source.close()
+    with exported["gold.customer_360"].open(encoding="utf-8") as file:
+        grace = next(line for line in file if line.startswith(KNOWN_CUSTOMER["customer_key"] + ","))
+    assert ",89.99,0,0.00,89.99,2024-01-07T10:00:00Z,2024-05-22T15:00:00Z," in grace, grace
+
+
+def test_parquet_export_keeps_the_warehouse_types_and_values(warehouse, tmp_path):
+    exported = {e.ref: e.path for e in export_gold(warehouse, tmp_path, "parquet")}
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    for gold in GOLD_TABLES:
+        parquet = f"read_parquet('{exported[gold.ref]}')"
+        written = connection.execute(f"describe select * from {parquet}").fetchall()
+        stored = connection.execute(f"describe select {', '.join(gold.column_names)} from {gold.ref}").fetchall()
+        assert [(c[0], c[1]) for c in written] == [(c[0], c[1]) for c in stored], f"{exported[gold.ref].name} types"
+        assert connection.execute(f"select * from {parquet}").fetchall() == connection.execute(
+            f"select {', '.join(gold.column_names)} from {gold.ref} order by all").fetchall(), exported[gold.ref].name
+    connection.close()
 
 
 def test_looker_studio_link_opens_a_report_on_the_table():
