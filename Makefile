@@ -18,6 +18,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/c360 demo --out build/demo --force
 
+# docs/dashboard.png and its record docs/dashboard.png.json: the demo's dashboard at 1440 px.
+docs-dashboard: $(STAMP)
+	$(BIN)/c360 demo --out build/docs-demo --force
+	$(BIN)/c360 dashboard --warehouse build/docs-demo/warehouse.duckdb --out build/docs-demo/dashboard.html \
+		--screenshot docs/dashboard.png
+
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2
 
