@@ -203,8 +203,9 @@ def prepare_demo_folder(out: Path, force: bool) -> list[Path]:
     foreign = [out / name for name in DEMO_OUTPUTS if name not in ours and _exists(out / name)]
     if foreign:
         fail(
-            f"--out {out}: {', '.join(str(p) for p in foreign)} was not written by c360 demo, so the demo will not "
-            "replace it even with --force: choose a new or empty folder",
+            f"--out {out}: {', '.join(str(p) for p in foreign)} {'were' if len(foreign) > 1 else 'was'} not written "
+            f"by c360 demo, so the demo will not replace {'them' if len(foreign) > 1 else 'it'} even with --force: "
+            "choose a new or empty folder",
             EXIT_BAD_INPUT,
         )
     for path in replaceable:

@@ -235,7 +235,7 @@ def test_demo_with_force_still_never_replaces_what_it_did_not_write(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(build), "--days", "1", "--scale", "0.01", "--force"])
     assert result.exit_code == 2, result.output
     message = one_line(result)
-    assert f"{build / 'data'}, {build / 'warehouse.duckdb'} was not written by c360 demo" in message, message
+    assert f"{build / 'data'}, {build / 'warehouse.duckdb'} were not written by c360 demo" in message, message
     assert {path: path.read_bytes() for path in files} == files
     assert sorted(p.name for p in build.iterdir()) == ["data", "demo", "warehouse.duckdb"]
 
