@@ -302,7 +302,7 @@ def make_warehouse(path: Path) -> Path:
 
 
 def huge_warehouse(path: Path) -> Path:
-    """The sample warehouse for a retailer a thousand times bigger: billions of revenue, millions of rejected rows."""
+    """The sample warehouse for a retailer a thousand times bigger: billions of revenue, 123,456 rejected rows."""
     make_warehouse(path)
     connection = duckdb.connect(str(path))
     try:
@@ -310,7 +310,7 @@ def huge_warehouse(path: Path) -> Path:
                            "average_order_value = 800.00 where dimension_id = 'ONLINE'")
         connection.execute("delete from ops.rejected_rows")
         connection.execute("insert into ops.rejected_rows select 'online_orders', date '2024-06-02', 'invalid_quantity', "
-                           "'O-' || range, '{}', 'run-20240602' from range(1234567)")
+                           "'O-' || range, '{}', 'run-20240602' from range(123456)")
     finally:
         connection.close()
     return path

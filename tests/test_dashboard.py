@@ -220,11 +220,20 @@ def test_headline_money_is_compact_from_ten_thousand_dollars(value, shown):
     assert _headline_money(value) == shown
 
 
+@pytest.mark.parametrize("value, shown", [
+    (12, "12"), (99_999, "99,999"), (100_000, "100K"), (1_234_567, "1.23M"), (999_999_999, "1.00B"),
+])
+def test_headline_counts_are_compact_from_a_hundred_thousand(value, shown):
+    from customer360.dashboard.page import _headline_count
+
+    assert _headline_count(value) == shown
+
+
 def test_cards_show_compact_figures_and_the_exact_value_on_hover(tmp_path):
     page = build_dashboard_with_huge_figures(tmp_path)
     assert figures(page)["revenue"] == "$98.8B" and exact_figures(page)["revenue"] == "$98,765,434,143.12"
     assert figures(page)["orders"] == "123M" and exact_figures(page)["orders"] == "123,456,809"
-    assert figures(page)["rejected_rows"] == "1.23M" and exact_figures(page)["rejected_rows"] == "1,234,567"
+    assert figures(page)["rejected_rows"] == "123K" and exact_figures(page)["rejected_rows"] == "123,456"
 
 
 def build_dashboard_with_huge_figures(folder: Path) -> str:

@@ -39,7 +39,7 @@ def dashboard_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def huge_dashboard_file(tmp_path_factory) -> Path:
-    """Billions of revenue and millions of rejected rows: the figures that spilt out of their cards."""
+    """Billions of revenue and a hundred thousand rejected rows: the figures that spilt out of their cards."""
     folder = tmp_path_factory.mktemp("browser-huge")
     with DuckDBSource(huge_warehouse(folder / "huge.duckdb")) as source:
         return write_dashboard(source, folder / "dashboard.html").path
