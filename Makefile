@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test validate plan bench clean
+.PHONY: install demo docs-dashboard test validate plan bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# --force replaces only what the previous `make demo` wrote in build/demo.
 demo: $(STAMP)
-	$(BIN)/c360 demo --out build/demo
+	$(BIN)/c360 demo --out build/demo --force
+
+# docs/dashboard.png and its record docs/dashboard.png.json: the demo's dashboard at 1440 px.
+docs-dashboard: $(STAMP)
+	$(BIN)/c360 demo --out build/docs-demo --force
+	$(BIN)/c360 dashboard --warehouse build/docs-demo/warehouse.duckdb --out build/docs-demo/dashboard.html \
+		--screenshot docs/dashboard.png
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2

@@ -1,22 +1,68 @@
-"""The c360 command line: run the pipeline locally, generate data, validate, plan and show."""
+"""The c360 command line: run the pipeline locally, generate data, validate, plan, query and show."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import enum
+import json
+import re
 import shutil
+import sys
 import time
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 from customer360 import contract, engine, report
+from customer360.export import ExportFormat
+
+# Output that goes to a pipe or a file is read by programs, or by people after the fact: never wrap it.
+PIPED_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A rich console as wide as the terminal, and unbounded (no wrapping) when output is not a terminal,
+    whatever COLUMNS says (CI runners and shells often export COLUMNS=80)."""
+
+    def _size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        if not self.is_terminal:
+            return ConsoleDimensions(PIPED_WIDTH, size.height)
+        return size
+
+    size = property(_size, Console.size.fset)
+
+
+class _Group(TyperGroup):
+    """Help without a `<bool>` placeholder after flags such as --force and --help: they take no value."""
+
+    def get_params(self, ctx):
+        return _hide_flag_placeholders(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _hide_flag_placeholders([*command.params, command.get_help_option(ctx)])
+        return command
+
+
+def _hide_flag_placeholders(params):
+    for param in params:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
 
 app = typer.Typer(
     name="c360",
+    cls=_Group,
     help="Customer 360 on BigQuery, runnable locally on DuckDB.",
     no_args_is_help=True,
     add_completion=False,
@@ -24,12 +70,27 @@ app = typer.Typer(
 )
 
 
-console = Console()
-error_console = Console(stderr=True)
+console = _Console()
+error_console = _Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_PIPELINE_FAILED = 3
 EXIT_LOCKED = 5
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"c360 {installed_version('customer360')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -38,18 +99,24 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def parse_day(value: str, option: str = "--run-date") -> dt.date:
-    """A YYYY-MM-DD date; any other form is one message naming the option."""
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} {value!r} is not a date in the form YYYY-MM-DD (e.g. 2026-01-05)", EXIT_BAD_INPUT)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    """The one reader of every date on the command line: exactly YYYY-MM-DD, and a day the calendar has.
+
+    Anything else (`20260105`, `2026-1-5`, `05/01/2026`, `2026-02-30`) is one line naming `option`, exit 2.
+    """
+    if _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    fail(f"{option} {value!r} is not a date in the form YYYY-MM-DD (e.g. 2026-01-05)", EXIT_BAD_INPUT)
 
 
 def parse_run_date(value: str) -> dt.date:
-    return parse_day(value)
+    return parse_date(value, "--run-date")
 
 
 def delivery_day(data: Path, run_date: str | None, force: bool) -> dt.date:
@@ -61,7 +128,7 @@ def delivery_day(data: Path, run_date: str | None, force: bool) -> dt.date:
         if named is None:
             fail(f"--run-date is needed: the folder name {data.name!r} is not a date (YYYY-MM-DD)", EXIT_BAD_INPUT)
         return named
-    day = parse_day(run_date)
+    day = parse_date(run_date, "--run-date")
     if named is not None and named != day and not force:
         fail(
             f"--run-date {day} contradicts the delivery folder {data.name!r} (day {named}); "
@@ -150,7 +217,7 @@ def run(
     if data is not None:
         day = delivery_day(data, run_date, force)
     else:
-        day = parse_day(run_date) if run_date else dt.datetime.now(dt.timezone.utc).date()
+        day = parse_date(run_date, "--run-date") if run_date else dt.datetime.now(dt.timezone.utc).date()
     result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh,
                           resources=_resources(memory_limit, threads))
     for line in result.notes:
@@ -199,7 +266,7 @@ def backfill(
     threads: ThreadsOption = None,
 ) -> None:
     """Load and process every day folder under --data from --from to --to, one committed run per day."""
-    start, end = parse_day(first, "--from"), parse_day(last, "--to")
+    start, end = parse_date(first, "--from"), parse_date(last, "--to")
     if end < start:
         fail(f"--to {end} is before --from {start}", EXIT_BAD_INPUT)
     if data is None or warehouse is None:
@@ -230,7 +297,7 @@ def freshness(
     """Per source: how often it is expected, its newest delivery, and the expected days that are missing."""
     from customer360 import freshness as source_freshness
 
-    day = parse_day(as_of, "--as-of") if as_of else None
+    day = parse_date(as_of, "--as-of") if as_of else None
     try:
         rows = source_freshness.read(warehouse, day)
     except engine.InputError as error:
@@ -238,31 +305,108 @@ def freshness(
     console.print(source_freshness.render(rows), highlight=False, soft_wrap=True)
 
 
+# What `c360 demo` writes in its folder. It records them in DEMO_MANIFEST before writing, so that
+# --force replaces only what an earlier demo wrote and never a file it did not create.
+DEMO_DATA = "data"
+DEMO_WAREHOUSE = "warehouse.duckdb"
+DEMO_DASHBOARD = "dashboard.html"
+DEMO_OUTPUTS = (DEMO_DATA, DEMO_WAREHOUSE, f"{DEMO_WAREHOUSE}.wal", DEMO_DASHBOARD)
+DEMO_MANIFEST = ".c360-demo.json"
+
+
+def _earlier_demo_outputs(out: Path) -> list[str]:
+    """What an earlier demo in `out` recorded as its own (only names the demo writes are believed)."""
+    try:
+        recorded = json.loads((out / DEMO_MANIFEST).read_text(encoding="utf-8")).get("created", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in DEMO_OUTPUTS if name in recorded]
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def prepare_demo_folder(out: Path, force: bool) -> list[Path]:
+    """Make `out` ready for a demo; returns what was removed: only what an earlier demo created there."""
+    if _exists(out) and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder", EXIT_BAD_INPUT)
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not entries:
+        return []
+    ours = _earlier_demo_outputs(out)
+    replaceable = [out / name for name in ours if _exists(out / name)]
+    if not force:
+        if replaceable:
+            fail(
+                f"--out {out} holds an earlier demo: --force replaces exactly "
+                f"{', '.join(str(p) for p in replaceable)} and leaves everything else; or choose a new folder",
+                EXIT_BAD_INPUT,
+            )
+        fail(
+            f"--out {out} is not empty ({', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''}) and holds no "
+            f"earlier demo: choose a new or empty folder, e.g. --out {out / 'demo'}",
+            EXIT_BAD_INPUT,
+        )
+    foreign = [out / name for name in DEMO_OUTPUTS if name not in ours and _exists(out / name)]
+    if foreign:
+        fail(
+            f"--out {out}: {', '.join(str(p) for p in foreign)} {'were' if len(foreign) > 1 else 'was'} not written "
+            f"by c360 demo, so the demo will not replace {'them' if len(foreign) > 1 else 'it'} even with --force: "
+            "choose a new or empty folder",
+            EXIT_BAD_INPUT,
+        )
+    for path in replaceable:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return replaceable
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the sample data and the warehouse.")] = Path("build/demo"),
+    out: Annotated[Path, typer.Option(help="New or empty folder for the sample data, the warehouse and the dashboard.")] = Path(
+        "build/demo"
+    ),
     days: Annotated[int, typer.Option(min=1, max=60, help="Delivery days to generate and run.")] = 3,
     scale: Annotated[float, typer.Option(min=0.01, max=100.0, help="Data volume; 1.0 is about 2,000 customers.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Random seed of the sample data.")] = 42,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help=f"Use a folder that holds an earlier demo: replaces only what that demo wrote there "
+            f"({', '.join(n for n in DEMO_OUTPUTS if not n.endswith('.wal'))}); nothing else is removed.",
+        ),
+    ] = False,
 ) -> None:
     """Generate a few days of sample data, run them in order and show the gold tables' highlights."""
     from customer360 import generate
+    from customer360.dashboard import DuckDBSource, write_dashboard
 
     started = time.perf_counter()
-    data_root = out / "data"
-    warehouse = out / "warehouse.duckdb"
-    if data_root.exists():
-        shutil.rmtree(data_root)
-    warehouse.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    removed = prepare_demo_folder(out, force)
+    data_root = out / DEMO_DATA
+    warehouse = out / DEMO_WAREHOUSE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / DEMO_MANIFEST).write_text(json.dumps({"created": list(DEMO_OUTPUTS)}, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write to --out {out}: {error.strerror or error}", EXIT_BAD_INPUT)
+    if removed:
+        console.print(f"Replaced the earlier demo's {', '.join(str(p) for p in removed)}.", soft_wrap=True)
     generated = generate.generate(data_root, days=days, scale=scale, seed=seed)
-    console.print(f"Generated {generated.total_rows:,} rows over {days} delivery days in {data_root}.")
+    console.print(f"Generated {generated.total_rows:,} rows over {days} delivery days in {data_root}.", soft_wrap=True)
     for day_dir in sorted(p for p in data_root.iterdir() if p.is_dir()):
-        result = run_pipeline(day_dir, parse_run_date(day_dir.name), warehouse, force=False, quiet=True)
+        result = run_pipeline(day_dir, parse_date(day_dir.name, "delivery folder"), warehouse, force=False, quiet=True)
         rejected = sum(s.rows_rejected or 0 for s in result.steps)
+        # The steps as ops.pipeline_runs recorded them, counted by the query the dashboard shows them with.
+        with DuckDBSource(warehouse) as source:
+            recorded = next(r for r in source.fetch("recent_runs") if r["run_id"] == result.run_id)
         console.print(
             f"  {day_dir.name}: {result.rows_loaded:,} raw rows, {rejected:,} rejected, "
-            f"{len(result.steps)} steps in {result.seconds:.1f} s"
+            f"{recorded['steps']} steps in {result.seconds:.1f} s"
         )
     console.print()
     connection = engine.connect(warehouse)
@@ -270,12 +414,11 @@ def demo(
         report.print_highlights(console, connection)
     finally:
         connection.close()
-    from customer360.dashboard import DuckDBSource, write_dashboard
 
-    built = write_dashboard(DuckDBSource(warehouse), out / "dashboard.html")
-    console.print(f"Warehouse: {warehouse}  (demo took {time.perf_counter() - started:.1f} s)")
-    console.print(f"Dashboard: {built.path}  (open it in a browser; it works offline)")
-
+    with DuckDBSource(warehouse) as source:
+        built = write_dashboard(source, out / DEMO_DASHBOARD)
+    console.print(f"Warehouse: {warehouse}  (demo took {time.perf_counter() - started:.1f} s)", soft_wrap=True)
+    console.print(f"Dashboard: {built.path}  (open it in a browser; it works offline)", soft_wrap=True)
 
 
 @app.command()
@@ -324,9 +467,15 @@ def dashboard(
     prefix: Annotated[
         str | None, typer.Option(help="The stack's prefix: reads <prefix>_gold, _ops and _silver (dashes as underscores).")
     ] = None,
+    screenshot: Annotated[
+        Path | None,
+        typer.Option(help="Also save a full-page PNG of it at 1440 px, in headless Chromium, offline; and PNG.json, "
+                          "the digest of the dashboard code that drew it."),
+    ] = None,
 ) -> None:
     """Write the Customer 360 dashboard from a local warehouse (--warehouse) or from BigQuery (--project, --prefix)."""
     from customer360.dashboard import BigQuerySource, DuckDBSource, SourceError, write_dashboard
+    from customer360.dashboard.screenshot import take_screenshot
 
     if (warehouse is None) == (project is None and prefix is None):
         fail("give either --warehouse FILE or both --project and --prefix", EXIT_BAD_INPUT)
@@ -340,24 +489,78 @@ def dashboard(
     except OSError as error:
         fail(f"cannot write {out}: {error.strerror}", EXIT_BAD_INPUT)
     console.print(f"Dashboard: {built.path} ({built.size_bytes / 1e6:.1f} MB, built in {built.seconds:.1f} s)", soft_wrap=True)
+    if screenshot is not None:
+        try:
+            console.print(f"Screenshot: {take_screenshot(built.path, screenshot)}", soft_wrap=True)
+        except SourceError as error:
+            fail(str(error), EXIT_BAD_INPUT)
 
 
 @app.command()
 def export(
     warehouse: Annotated[Path, typer.Option(help="Local DuckDB warehouse to read.")],
     out: Annotated[Path, typer.Option(help="Folder for one file per gold table.")],
-    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    file_format: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="csv: plain decimals (904.31) and ISO 8601 UTC times (…Z); parquet: exact types."),
+    ] = ExportFormat.csv,
 ) -> None:
     """Write every gold table to CSV or Parquet, for Tableau, Looker Studio or a spreadsheet."""
     from customer360.dashboard import SourceError
     from customer360.export import export_gold
 
     try:
-        exported = export_gold(warehouse, out, format)
+        exported = export_gold(warehouse, out, file_format)
     except SourceError as error:
         fail(str(error), EXIT_BAD_INPUT)
     for table in exported:
         console.print(f"{table.ref}: {table.rows:,} rows -> {table.path}", soft_wrap=True)
+
+
+class SqlFormat(str, enum.Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("sql")
+def sql_command(
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help="One BigQuery-dialect statement naming tables by dataset, e.g. gold.customer_360.")
+    ],
+    warehouse: Annotated[Path, typer.Option(help="Local DuckDB warehouse to read; opened read-only.")],
+    output_format: Annotated[
+        SqlFormat, typer.Option("--format", help="table for reading; csv or json (an array of objects) for programs.")
+    ] = SqlFormat.table,
+) -> None:
+    """Run BigQuery SQL on a local warehouse through the engine's own translation to DuckDB, read-only."""
+    from rich.table import Table
+
+    from customer360 import values
+    from customer360.dashboard import SourceError
+    from customer360.query import QueryError, is_numeric_type, run_query
+
+    try:
+        result = run_query(warehouse, query)
+    except (QueryError, SourceError) as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    if output_format is SqlFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([values.text(v) for v in row] for row in result.rows)
+    elif output_format is SqlFormat.json:
+        records = [{c: values.json_value(v) for c, v in zip(result.columns, row)} for row in result.rows]
+        sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+    else:
+        table = Table(show_edge=False, header_style="bold")
+        for column, column_type in zip(result.columns, result.types):
+            table.add_column(escape(column), justify="right" if is_numeric_type(column_type) else "left")
+        for row in result.rows:
+            table.add_row(*(escape(values.text(v)) if v is not None else "[dim]NULL[/]" for v in row))
+        if result.columns:
+            console.print(table)
+        rows = len(result.rows)
+        console.print(f"{rows:,} row{'' if rows == 1 else 's'} in {result.seconds:.2f} s", highlight=False)
 
 
 @app.command()
@@ -387,10 +590,7 @@ def generate_command(
 
     from customer360 import generate as generator
 
-    try:
-        first_day = dt.date.fromisoformat(start)
-    except ValueError:
-        fail(f"--start {start!r} is not a date in the form YYYY-MM-DD", EXIT_BAD_INPUT)
+    first_day = parse_date(start, "--start")
     try:
         generated = generator.generate(out, days=days, scale=scale, seed=seed, start=first_day, dirty_rate=dirty_rate)
     except ValueError as error:

@@ -102,9 +102,12 @@ def _customers() -> tuple[list[dict], list[dict]]:
 def _average_order_value() -> list[dict]:
     groups = [
         ("store", "ONLINE", "Online", 24, 61, 3390.99),
-        ("store", "S01", "Downtown", 7, 19, 1210.25),
+        ("store", "S01", "Downtown", 12, 29, 1210.25),
         ("store", "S02", "Harbor Mall", 4, 9, 465.00),
         ("store", "S03", "Airport", 2, 3, 96.00),
+        # Store ids no silver.stores row names: gold reports each under the name Unknown.
+        ("store", "S404", "Unknown", 1, 1, 250.00),
+        ("store", "S405", "Unknown", 1, 1, 12.00),
         ("category", "Electronics", "Electronics", 12, 15, 2890.00),
         ("category", "Home", "Home", 10, 30, 1120.24),
         ("category", "Apparel", "Apparel", 9, 33, 740.00),
@@ -241,21 +244,32 @@ def _rejects() -> list[dict]:
     ]
 
 
+# The facts' events fall on these seven days (a Monday to a Sunday), so the heatmap covers a week.
+ACTIVITY_DAYS = tuple(dt.date(2024, 5, 27) + dt.timedelta(days=n) for n in range(7))
+
+
 def _silver_rows(identity: list[dict]) -> dict[str, list[dict]]:
-    """Silver rows behind the identity map (so the match-rate report has records), keyed columns only."""
+    """Silver rows behind the identity map (so the match-rate report has records), keyed columns and event times."""
     old, new = RUN_DATES
+
+    def event(n: int) -> dt.datetime:
+        return _ts(ACTIVITY_DAYS[n % len(ACTIVITY_DAYS)], 9 + n % 8)
+
     ids = {source: [r["source_id"] for r in identity if r["source"] == source] for source in
            ("customers", "loyalty_members", "online_orders", "store_sales", "support_tickets")}
     return {
         "silver.customers": [{"customer_id": c, "_delivery_date": new if n % 2 else old}
                              for n, c in enumerate(ids["customers"])],
         "silver.loyalty_members": [{"loyalty_card_id": c, "_delivery_date": new} for c in ids["loyalty_members"]],
-        "silver.online_order_lines": [{"order_id": f"O-{n}", "line_number": 1, "customer_id": c, "_delivery_date": new}
+        "silver.online_order_lines": [{"order_id": f"O-{n}", "line_number": 1, "customer_id": c, "order_ts": event(n),
+                                       "_delivery_date": new}
                                       for n, c in enumerate(ids["online_orders"])],
         # Two anonymous sales (no card) besides one sale per known card.
-        "silver.store_sale_lines": [{"transaction_id": f"X-{n}", "line_number": 1, "loyalty_card_id": c, "_delivery_date": new}
+        "silver.store_sale_lines": [{"transaction_id": f"X-{n}", "line_number": 1, "loyalty_card_id": c,
+                                     "transaction_ts": event(n + 3), "_delivery_date": new}
                                     for n, c in enumerate(ids["store_sales"] + [None, None])],
-        "silver.support_tickets": [{"ticket_id": t, "_delivery_date": new} for t in ids["support_tickets"]],
+        "silver.support_tickets": [{"ticket_id": t, "created_at": event(n), "_delivery_date": new}
+                                   for n, t in enumerate(ids["support_tickets"])],
         "silver.products": [{"product_id": f"P0{n}", "_delivery_date": new} for n in range(1, 8)],
         # Not delivered since the first day: one day behind the latest run.
         "silver.stores": [{"store_id": f"S0{n}", "_delivery_date": old} for n in range(1, 4)],
@@ -282,6 +296,21 @@ def make_warehouse(path: Path) -> Path:
         insert(connection, "ops.pipeline_runs", runs)
         insert(connection, "ops.data_quality_results", checks)
         insert(connection, "ops.rejected_rows", _rejects())
+    finally:
+        connection.close()
+    return path
+
+
+def huge_warehouse(path: Path) -> Path:
+    """The sample warehouse for a retailer a thousand times bigger: billions of revenue, 123,456 rejected rows."""
+    make_warehouse(path)
+    connection = duckdb.connect(str(path))
+    try:
+        connection.execute("update gold.average_order_value set order_count = 123456789, revenue = 98765432109.87, "
+                           "average_order_value = 800.00 where dimension_id = 'ONLINE'")
+        connection.execute("delete from ops.rejected_rows")
+        connection.execute("insert into ops.rejected_rows select 'online_orders', date '2024-06-02', 'invalid_quantity', "
+                           "'O-' || range, '{}', 'run-20240602' from range(123456)")
     finally:
         connection.close()
     return path

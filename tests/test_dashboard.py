@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from html.parser import HTMLParser
@@ -22,7 +23,7 @@ from customer360.dashboard import BigQuerySource, DuckDBSource, SourceError, bui
 from customer360.dashboard.charts import CHARTS
 from customer360.dashboard.queries import QUERIES, tables_read
 from customer360.export import export_gold
-from dashboard_warehouse import KNOWN_CUSTOMER, create_tables, make_warehouse
+from dashboard_warehouse import KNOWN_CUSTOMER, create_tables, huge_warehouse, make_warehouse
 from pipeline_harness import DAY1, DAY2, customer, member, order_line, sale_line, ticket
 
 
@@ -76,9 +77,17 @@ def customer_data(page: str) -> dict:
     return json.loads(parse(page).scripts["customer-data"])
 
 
+_CARD = re.compile(r'data-figure="([a-z_]+)"><div class="label">[^<]*</div><div class="value" title="([^"]*)"[^>]*>([^<]*)</div>')
+
+
 def figures(page: str) -> dict[str, str]:
     """Headline figure id -> the value shown."""
-    return dict(re.findall(r'data-figure="([a-z_]+)"><div class="label">[^<]*</div><div class="value">([^<]*)</div>', page))
+    return {figure: shown for figure, _, shown in _CARD.findall(page)}
+
+
+def exact_figures(page: str) -> dict[str, str]:
+    """Headline figure id -> the exact value its card shows on hover."""
+    return {figure: exact for figure, exact, _ in _CARD.findall(page)}
 
 
 def spec_rows(spec: dict) -> list[dict]:
@@ -129,7 +138,7 @@ def test_every_chart_has_data_and_a_container(html):
 def test_chart_rows_come_from_the_gold_tables(html):
     specs = chart_specs(html)
     stores = {r["dimension_name"]: r["average_order_value"] for r in spec_rows(specs["aov-by-store"])}
-    assert stores == pytest.approx({"Online": 3390.99 / 24, "Downtown": 1210.25 / 7, "Harbor Mall": 465.0 / 4, "Airport": 48.0})
+    assert stores == pytest.approx({"Online": 3390.99 / 24, "Downtown": 1210.25 / 12, "Unknown stores": 262.0 / 2})
     heatmap = spec_rows(specs["channel-heatmap"])
     peaks = {r["channel"]: (r["day_of_week"], r["hour_of_day"]) for r in heatmap if r["is_peak"]}
     assert peaks == {"web": ("Tuesday", 9), "mobile_app": ("Tuesday", 11), "in_store": ("Tuesday", 13),
@@ -149,13 +158,87 @@ def test_bars_with_the_same_name_are_told_apart_by_id():
 def test_headline_figures(html):
     assert figures(html) == {
         "customers": "12",
-        "revenue": "$5,162.24",
-        "orders": "37",
-        "average_order_value": "$139.52",
+        "revenue": "$5,424.24",
+        "orders": "44",
+        "average_order_value": "$123.28",
         # 26 of 32 loyalty cards, order lines, sale lines and tickets resolve.
         "identity_match_rate": "81.2%",
         "rejected_rows": "7",
     }
+
+
+def test_unknown_stores_are_one_bar_and_stores_with_few_orders_are_left_out_as_the_chart_says(html):
+    from customer360.dashboard.charts import MIN_STORE_ORDERS
+
+    bars = spec_rows(chart_specs(html)["aov-by-store"])
+    assert [b["label"] for b in bars] == ["Online", "Downtown", "Unknown stores"], (
+        "stores by average order value, then the unknown stores summed into one bar, last")
+    unknown = bars[-1]
+    assert (unknown["order_count"], unknown["revenue"], unknown["unknown"]) == (2, 262.0, True)
+    assert not [b for b in bars if b["order_count"] < MIN_STORE_ORDERS and not b["unknown"]]
+    note = re.search(r'data-chart-note="aov-by-store">([^<]*)<', html).group(1)
+    assert f"at least {MIN_STORE_ORDERS} orders" in note, note
+    assert "Unknown stores: 2 store ids not in silver.stores, 2 orders" in note, note
+    assert "Not shown, 2 stores with fewer orders: Harbor Mall (4), Airport (2)." in note, note
+
+
+def test_when_no_store_has_enough_orders_every_store_is_shown_and_the_chart_says_so():
+    from customer360.dashboard.charts import MIN_STORE_ORDERS, _store_note, store_bars
+
+    rows = [{"dimension": "store", "dimension_id": i, "dimension_name": n, "order_count": o, "units": o,
+             "revenue": r, "average_order_value": r / o} for i, n, o, r in
+            (("ONLINE", "Online", 3, 90.0), ("S1", "Downtown", 2, 100.0), ("S9", "Unknown", 1, 5.0))]
+    bars, left_out = store_bars(rows)
+    assert [b["label"] for b in bars] == ["Downtown", "Online", "Unknown stores"] and left_out == []
+    assert _store_note(bars, left_out).startswith(f"No store has {MIN_STORE_ORDERS} orders yet, so every store is shown")
+
+
+def test_heatmap_states_how_many_days_of_activity_it_adds_up(html, tmp_path):
+    note = re.search(r'data-chart-note="channel-heatmap">([^<]*)<', html).group(1)
+    assert note.startswith("Covers 7 days of activity (2024-05-27 to 2024-06-02)"), note
+    path = make_warehouse(tmp_path / "short.duckdb")
+    connection = duckdb.connect(str(path))
+    for fact, column in (("online_order_lines", "order_ts"), ("store_sale_lines", "transaction_ts"),
+                         ("support_tickets", "created_at")):
+        # Every event on a Tuesday or the Wednesday after it.
+        connection.execute(f"update silver.{fact} set {column} = timestamptz '2024-05-28 10:00:00+00' "
+                           f"+ (hour({column}) % 2) * interval 1 day")
+    connection.close()
+    with DuckDBSource(path) as source:
+        page = build_dashboard(source)
+    note = re.search(r'data-chart-note="channel-heatmap">([^<]*)<', page).group(1)
+    assert note.startswith("Only 2 days of activity (2024-05-28 to 2024-05-29): 2 of the 7 weekdays have data"), note
+
+
+@pytest.mark.parametrize("value, shown", [
+    (0.0, "$0.00"), (9_999.99, "$9,999.99"), (10_000.0, "$10.0K"), (595_766.03, "$596K"), (999_999.0, "$1.00M"),
+    (2_341_234.5, "$2.34M"), (98_765_432_109.87, "$98.8B"), (-2_341_234.0, "-$2.34M"),
+])
+def test_headline_money_is_compact_from_ten_thousand_dollars(value, shown):
+    from customer360.dashboard.page import _headline_money
+
+    assert _headline_money(value) == shown
+
+
+@pytest.mark.parametrize("value, shown", [
+    (12, "12"), (99_999, "99,999"), (100_000, "100K"), (1_234_567, "1.23M"), (999_999_999, "1.00B"),
+])
+def test_headline_counts_are_compact_from_a_hundred_thousand(value, shown):
+    from customer360.dashboard.page import _headline_count
+
+    assert _headline_count(value) == shown
+
+
+def test_cards_show_compact_figures_and_the_exact_value_on_hover(tmp_path):
+    page = build_dashboard_with_huge_figures(tmp_path)
+    assert figures(page)["revenue"] == "$98.8B" and exact_figures(page)["revenue"] == "$98,765,434,143.12"
+    assert figures(page)["orders"] == "123M" and exact_figures(page)["orders"] == "123,456,809"
+    assert figures(page)["rejected_rows"] == "123K" and exact_figures(page)["rejected_rows"] == "123,456"
+
+
+def build_dashboard_with_huge_figures(folder: Path) -> str:
+    with DuckDBSource(huge_warehouse(folder / "huge.duckdb")) as source:
+        return build_dashboard(source)
 
 
 def test_sections_show_rules_agents_checks_freshness_and_runs(html):
@@ -206,6 +289,40 @@ def test_an_empty_table_shows_a_message_instead_of_an_empty_chart(tmp_path):
     assert "rejects-by-reason" not in chart_specs(page)
     assert 'data-empty-chart="rejects-by-reason"' in page and "No rejected rows" in page
     assert figures(page)["rejected_rows"] == "0"
+
+
+def test_docs_screenshot_was_taken_with_the_current_dashboard_code():
+    """docs/dashboard.png records the digest of the code that drew it; file times prove nothing in a fresh clone."""
+    import hashlib
+
+    from customer360.dashboard.screenshot import (
+        DOCS_SCREENSHOT,
+        DOCS_SCREENSHOT_COMMAND,
+        dashboard_code_digest,
+        record_path,
+    )
+
+    record = json.loads(record_path(DOCS_SCREENSHOT).read_text(encoding="utf-8"))
+    assert record["image_sha256"] == hashlib.sha256(DOCS_SCREENSHOT.read_bytes()).hexdigest(), (
+        f"docs/dashboard.png is not the image {record_path(DOCS_SCREENSHOT).name} describes: run `{DOCS_SCREENSHOT_COMMAND}`")
+    assert record["dashboard_code_sha256"] == dashboard_code_digest(), (
+        f"docs/dashboard.png is older than the code in customer360/dashboard/: run `{DOCS_SCREENSHOT_COMMAND}`")
+
+
+def test_the_dashboard_code_digest_changes_with_any_dashboard_source_file(tmp_path, monkeypatch):
+    from customer360.dashboard import screenshot
+
+    copy = tmp_path / "dashboard"
+    copy.mkdir()
+    for path in screenshot.DASHBOARD_CODE.glob("*.py"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(screenshot, "DASHBOARD_CODE", copy)
+    before = screenshot.dashboard_code_digest()
+    assert before == screenshot.dashboard_code_digest()
+    charts = copy / "charts.py"
+    charts.write_text(charts.read_text(encoding="utf-8").replace("MIN_STORE_ORDERS = 10", "MIN_STORE_ORDERS = 11"),
+                      encoding="utf-8")
+    assert screenshot.dashboard_code_digest() != before, "a change to charts.py must make docs/dashboard.png stale"
 
 
 # ---------------------------------------------------------------------------
@@ -348,9 +465,12 @@ def test_cli_user_mistakes_are_one_line_errors(arguments, message, tmp_path, mon
     assert len(lines) == 1 and message in lines[0], result.output
 
 
-def test_cli_rejects_an_unknown_export_format(warehouse, tmp_path):
+def test_cli_export_format_is_a_choice_of_csv_or_parquet(warehouse, tmp_path):
     result = runner.invoke(app, ["export", "--warehouse", str(warehouse), "--out", str(tmp_path), "--format", "xlsx"])
-    assert result.exit_code == 2 and "format 'xlsx' is not one of csv, parquet" in result.output
+    said = " ".join(result.output.replace("\u2502", " ").split())
+    assert result.exit_code == 2 and "Invalid value for '--format'" in said, result.output
+    assert "'xlsx' is not one of 'csv', 'parquet'" in said, result.output
+    assert not any(tmp_path.iterdir()), "nothing may be written after a bad --format"
 
 
 @pytest.mark.parametrize("file_format", ["csv", "parquet"])
@@ -368,6 +488,49 @@ def test_export_writes_every_gold_table_with_its_contract_columns(warehouse, tmp
         expected = source.execute(f"select count(*) from {gold.ref}").fetchone()[0]
         assert len(cursor.fetchall()) == expected == written.rows, f"{written.path.name} lost rows"
     source.close()
+
+
+def test_csv_export_writes_money_as_plain_decimals_and_times_in_iso_8601_utc(warehouse, tmp_path):
+    import csv as csv_module
+    import decimal
+
+    exported = {e.ref: e.path for e in export_gold(warehouse, tmp_path, "csv")}
+    source = duckdb.connect(str(warehouse), read_only=True)
+    source.execute("set TimeZone = 'UTC'")
+    money = re.compile(r"^-?[0-9]+\.(?:[0-9]{2}|[0-9]{2}[0-9]*[1-9])$")  # at least the cents, no padding zeros
+    utc = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*[1-9])?Z$")
+    for gold in GOLD_TABLES:
+        with exported[gold.ref].open(encoding="utf-8", newline="") as file:
+            rows = list(csv_module.DictReader(file))
+        expected = source.execute(f"select {', '.join(gold.column_names)} from {gold.ref} order by all").fetchall()
+        for row, warehouse_row in zip(rows, expected, strict=True):
+            for column, stored in zip(gold.columns, warehouse_row):
+                written = row[column.name]
+                where = f"{exported[gold.ref].name} column {column.name}: {written!r}"
+                if stored is None:
+                    assert written == "", where
+                elif column.type == "NUMERIC":
+                    assert money.match(written) and decimal.Decimal(written) == stored, where
+                elif column.type == "TIMESTAMP":
+                    assert utc.match(written), where
+                    assert dt.datetime.fromisoformat(written) == stored, where
+    source.close()
+    with exported["gold.customer_360"].open(encoding="utf-8") as file:
+        grace = next(line for line in file if line.startswith(KNOWN_CUSTOMER["customer_key"] + ","))
+    assert ",89.99,0,0.00,89.99,2024-01-07T10:00:00Z,2024-05-22T15:00:00Z," in grace, grace
+
+
+def test_parquet_export_keeps_the_warehouse_types_and_values(warehouse, tmp_path):
+    exported = {e.ref: e.path for e in export_gold(warehouse, tmp_path, "parquet")}
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    for gold in GOLD_TABLES:
+        parquet = f"read_parquet('{exported[gold.ref]}')"
+        written = connection.execute(f"describe select * from {parquet}").fetchall()
+        stored = connection.execute(f"describe select {', '.join(gold.column_names)} from {gold.ref}").fetchall()
+        assert [(c[0], c[1]) for c in written] == [(c[0], c[1]) for c in stored], f"{exported[gold.ref].name} types"
+        assert connection.execute(f"select * from {parquet}").fetchall() == connection.execute(
+            f"select {', '.join(gold.column_names)} from {gold.ref} order by all").fetchall(), exported[gold.ref].name
+    connection.close()
 
 
 def test_looker_studio_link_opens_a_report_on_the_table():

@@ -1,24 +1,28 @@
-"""The dashboard in a real browser: Debian's headless Chromium driven by playwright, offline."""
+"""The dashboard in a real browser: Debian's headless Chromium driven by playwright, offline, at 1440 and 390 px."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from customer360.dashboard import DuckDBSource, write_dashboard
 from customer360.dashboard.charts import CHARTS
-from dashboard_warehouse import KNOWN_CUSTOMER, make_warehouse
+from customer360.dashboard.screenshot import (
+    CHROMIUM_ARGS,
+    DESKTOP_WIDTH,
+    PHONE_WIDTH,
+    VIEWPORT_HEIGHT,
+    chromium_path,
+    open_offline,
+)
+from dashboard_warehouse import KNOWN_CUSTOMER, huge_warehouse, make_warehouse
 
-CHROMIUM = Path(os.environ.get("C360_CHROMIUM", "/usr/bin/chromium"))
-# Without the background-networking switches Chromium phones home at start-up,
-# which this machine's closed network refuses (and the tests would count).
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+CHROMIUM = chromium_path()
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WIDTHS = {"desktop": DESKTOP_WIDTH, "phone": PHONE_WIDTH}
+# Charts drawn side by side or as a grid of facets, which a phone gets in their narrow layout.
+NARROW_LAYOUTS = ("aov-top-products", "segment-mix", "channel-heatmap")
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,6 +38,14 @@ def dashboard_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def huge_dashboard_file(tmp_path_factory) -> Path:
+    """Billions of revenue and a hundred thousand rejected rows: the figures that spilt out of their cards."""
+    folder = tmp_path_factory.mktemp("browser-huge")
+    with DuckDBSource(huge_warehouse(folder / "huge.duckdb")) as source:
+        return write_dashboard(source, folder / "dashboard.html").path
+
+
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
@@ -41,54 +53,162 @@ def browser_context(tmp_path_factory):
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
+            args=list(CHROMIUM_ARGS),
             headless=True,
-            viewport={"width": 1440, "height": 900},
+            viewport={"width": DESKTOP_WIDTH, "height": VIEWPORT_HEIGHT},
         )
         yield context
         context.close()
 
 
 class OpenedPage:
-    """A page with every console error, page error and request it made recorded."""
+    """A page at a given width with every console error, page error and request it made recorded."""
 
-    def __init__(self, context, path: Path):
+    def __init__(self, context, path: Path, width: int):
         self.errors: list[str] = []
         self.requests: list[str] = []
-        self.page = context.new_page()
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("request", lambda request: self.requests.append(request.url))
-        # Anything but the page itself is recorded above and refused here, so nothing leaves the machine.
-        self.page.route(lambda url: url != path.as_uri(), lambda route: route.abort())
-        self.page.goto(path.as_uri())
-        self.page.wait_for_selector("body[data-charts-ready='true']", timeout=30_000)
+        self.width = width
+        self.page = open_offline(_Recording(context, self), path)
 
     def marks(self, chart_id: str) -> int:
         """Data marks Vega drew in the chart (axes, legends and titles are not marks)."""
         return self.page.locator(f"#chart-{chart_id} g.role-mark > *").count()
 
 
+class _Recording:
+    """The browser context, handing out pages of the opened page's width that record what they do.
+
+    open_offline then refuses every request but the page itself; the pages count them first.
+    """
+
+    def __init__(self, context, opened: OpenedPage):
+        self._context, self._opened = context, opened
+
+    def new_page(self):
+        page = self._context.new_page()
+        page.set_viewport_size({"width": self._opened.width, "height": VIEWPORT_HEIGHT})
+        page.on("console", lambda message: message.type == "error" and self._opened.errors.append(message.text))
+        page.on("pageerror", lambda error: self._opened.errors.append(str(error)))
+        page.on("request", lambda request: self._opened.requests.append(request.url))
+        return page
+
+
+@pytest.fixture(scope="module", params=sorted(WIDTHS))
+def opened(request, browser_context, dashboard_file):
+    opened = OpenedPage(browser_context, dashboard_file, WIDTHS[request.param])
+    yield opened
+    opened.page.close()
+
+
 @pytest.fixture(scope="module")
-def opened(browser_context, dashboard_file):
-    opened = OpenedPage(browser_context, dashboard_file)
+def desktop(browser_context, dashboard_file):
+    opened = OpenedPage(browser_context, dashboard_file, DESKTOP_WIDTH)
+    yield opened
+    opened.page.close()
+
+
+@pytest.fixture(scope="module", params=sorted(WIDTHS))
+def huge(request, browser_context, huge_dashboard_file):
+    opened = OpenedPage(browser_context, huge_dashboard_file, WIDTHS[request.param])
     yield opened
     opened.page.close()
 
 
 def test_page_renders_without_console_errors_or_network_requests(opened, dashboard_file):
-    assert opened.errors == [], f"console errors: {opened.errors}"
+    assert opened.errors == [], f"console errors at {opened.width} px: {opened.errors}"
     assert opened.requests == [dashboard_file.as_uri()], f"requests beyond the page: {opened.requests[1:]}"
 
 
 def test_every_chart_is_rendered_with_data(opened):
-    states = opened.page.eval_on_selector_all("[data-chart]", "nodes => nodes.map(n => [n.dataset.chart, n.dataset.rendered])")
-    assert sorted(chart_id for chart_id, _ in states) == sorted(CHARTS)
-    for chart_id, state in states:
-        assert state == "true", f"chart {chart_id} did not render ({state})"
-        assert opened.marks(chart_id) > 0, f"chart {chart_id} rendered no data marks"
+    states = opened.page.eval_on_selector_all(
+        "[data-chart]", "nodes => nodes.map(n => [n.dataset.chart, n.dataset.rendered, n.dataset.layout])")
+    assert sorted(chart_id for chart_id, _, _ in states) == sorted(CHARTS)
+    for chart_id, state, layout in states:
+        assert state == "true", f"chart {chart_id} did not render ({state}) at {opened.width} px"
+        assert opened.marks(chart_id) > 0, f"chart {chart_id} rendered no data marks at {opened.width} px"
+        expected = "narrow" if opened.width == PHONE_WIDTH and chart_id in NARROW_LAYOUTS else "wide"
+        assert layout == expected, f"chart {chart_id} drew its {layout} layout at {opened.width} px"
     # One rect per heatmap cell plus an outline on each channel's peak.
     assert opened.marks("channel-heatmap") == 602 + 6
+
+
+_CARD_OVERFLOWS = """cards => cards.flatMap(card => {
+  const box = card.getBoundingClientRect();
+  return [card, ...card.querySelectorAll('*')].flatMap(element => {
+    const rect = element.getBoundingClientRect();
+    const problems = [];
+    if (element.scrollWidth > element.clientWidth + 1) problems.push('text wider than its box');
+    if (rect.left < box.left - 1 || rect.right > box.right + 1) problems.push('outside the card');
+    return problems.map(problem => `${card.dataset.figure} .${element.className || 'card'} `
+      + `"${element.textContent.trim()}": ${problem} (${Math.round(rect.width)} px in ${Math.round(box.width)} px)`);
+  });
+})"""
+
+
+def test_no_headline_figure_overflows_its_card(huge):
+    overflows = huge.page.eval_on_selector_all(".card", _CARD_OVERFLOWS)
+    assert overflows == [], f"at {huge.width} px: {overflows}"
+    revenue = huge.page.locator("[data-figure='revenue'] .value")
+    assert revenue.inner_text() == "$98.8B" and revenue.get_attribute("title") == "$98,765,434,143.12"
+
+
+_LEGENDS_OUTSIDE = """charts => charts.flatMap(chart => {
+  const panel = chart.closest('.panel').getBoundingClientRect();
+  const area = chart.getBoundingClientRect();
+  const svg = chart.querySelector('svg').getBoundingClientRect();
+  const problems = [];
+  if (svg.right > area.right + 1) problems.push(`${chart.dataset.chart}: drawing ${Math.round(svg.width)} px `
+    + `in a ${Math.round(area.width)} px chart area`);
+  chart.querySelectorAll('g.role-legend').forEach(legend => {
+    const box = legend.getBoundingClientRect();
+    if (box.left < panel.left || box.right > panel.right || box.top < panel.top || box.bottom > panel.bottom
+        || box.left < area.left - 1 || box.right > area.right + 1)
+      problems.push(`${chart.dataset.chart}: legend "${legend.textContent.slice(0, 40)}" at `
+        + `${Math.round(box.left)}-${Math.round(box.right)} px, outside its panel `
+        + `${Math.round(panel.left)}-${Math.round(panel.right)} px`);
+  });
+  return problems;
+})"""
+
+
+def test_every_chart_and_legend_lies_inside_its_panel(opened):
+    legends = opened.page.locator("[data-chart] g.role-legend").count()
+    assert legends >= 4, f"expected the legends of four charts, found {legends}"
+    problems = opened.page.eval_on_selector_all("[data-chart]", _LEGENDS_OUTSIDE)
+    assert problems == [], f"at {opened.width} px: {problems}"
+
+
+_CUT_OFF = """() => {
+  const problems = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > window.innerWidth) problems.push(`page scrolls sideways: ${page.scrollWidth} px wide`);
+  document.querySelectorAll('.panel, .card, header, nav').forEach(box => {
+    const rect = box.getBoundingClientRect();
+    if (rect.right > window.innerWidth + 1) problems.push(`${box.className || box.tagName} ends at ${Math.round(rect.right)} px`);
+  });
+  document.querySelectorAll('table').forEach(table => {
+    const panel = table.closest('.panel');
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(panel).overflowX);
+    if (table.scrollWidth > panel.clientWidth && !scrolls) problems.push(`table ${table.id} is cut off`);
+  });
+  return problems;
+}"""
+
+
+def test_phone_width_has_no_horizontal_scroll_and_nothing_cut_off(browser_context, dashboard_file):
+    phone = OpenedPage(browser_context, dashboard_file, PHONE_WIDTH)
+    try:
+        assert phone.page.evaluate(_CUT_OFF) == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"dashboard-{PHONE_WIDTH}.png"
+        phone.page.screenshot(path=str(path), full_page=True)
+        assert _png_width(path) == PHONE_WIDTH, f"{path} is not {PHONE_WIDTH} px wide: the page scrolls sideways"
+    finally:
+        phone.page.close()
+
+
+def _png_width(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")  # the IHDR chunk's width
 
 
 @pytest.mark.parametrize("query", [
@@ -96,8 +216,8 @@ def test_every_chart_is_rendered_with_data(opened):
     KNOWN_CUSTOMER["email"],
     f"{KNOWN_CUSTOMER['first_name']} {KNOWN_CUSTOMER['last_name']}".upper(),
 ])
-def test_lookup_finds_a_known_customer_by_key_email_or_name(opened, query):
-    page = opened.page
+def test_lookup_finds_a_known_customer_by_key_email_or_name(desktop, query):
+    page = desktop.page
     page.fill("#lookup-query", query)
     profile = page.locator(f"#customer-profile[data-customer-key='{KNOWN_CUSTOMER['customer_key']}']")
     profile.wait_for(timeout=5_000)
@@ -106,8 +226,8 @@ def test_lookup_finds_a_known_customer_by_key_email_or_name(opened, query):
     assert page.locator("#lookup-status").inner_text() == "1 customer matches."
 
 
-def test_lookup_lists_several_matches_and_says_when_nothing_matches(opened):
-    page = opened.page
+def test_lookup_lists_several_matches_and_says_when_nothing_matches(desktop):
+    page = desktop.page
     page.fill("#lookup-query", "example.com")
     assert page.locator("#lookup-results button").count() == 12
     page.locator("#lookup-results button[data-customer-key='C009']").click()
@@ -117,8 +237,19 @@ def test_lookup_lists_several_matches_and_says_when_nothing_matches(opened):
     assert "No customer matches" in page.locator("#lookup-status").inner_text()
 
 
-def test_agent_table_sorts_by_a_clicked_column(opened):
-    page = opened.page
+@pytest.mark.parametrize("next_query", ["nobody-here", "example.com", ""])
+def test_a_new_lookup_that_does_not_find_one_customer_clears_the_profile(desktop, next_query):
+    page = desktop.page
+    page.fill("#lookup-query", KNOWN_CUSTOMER["email"])
+    assert page.locator("#customer-profile").get_attribute("data-customer-key") == KNOWN_CUSTOMER["customer_key"]
+    page.fill("#lookup-query", next_query)
+    profile = page.locator("#customer-profile")
+    assert profile.get_attribute("data-customer-key") is None, f"after {next_query!r} the profile still shows a customer"
+    assert profile.inner_text() == "", f"after {next_query!r} the profile still shows: {profile.inner_text()[:80]}"
+
+
+def test_agent_table_sorts_by_a_clicked_column(desktop):
+    page = desktop.page
     first_agent = "#agent-table tbody tr:first-child"
     tickets = page.locator("#agent-table th", has_text="Tickets")
     tickets.click()
@@ -129,12 +260,12 @@ def test_agent_table_sorts_by_a_clicked_column(opened):
     csat.click()
     csat.click()
     assert page.locator(first_agent).get_attribute("data-agent-id") == "A03"  # CSAT 4.7
-    assert opened.errors == []
+    assert desktop.errors == []
 
 
-def test_screenshot_is_kept_as_an_artifact(opened):
+def test_desktop_screenshot_is_kept_as_an_artifact(desktop):
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "dashboard.png"
-    opened.page.fill("#lookup-query", KNOWN_CUSTOMER["email"])
-    opened.page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 50_000
+    path = ARTIFACTS / f"dashboard-{DESKTOP_WIDTH}.png"
+    desktop.page.fill("#lookup-query", KNOWN_CUSTOMER["email"])
+    desktop.page.screenshot(path=str(path), full_page=True)
+    assert _png_width(path) == DESKTOP_WIDTH and path.stat().st_size > 50_000

@@ -19,16 +19,22 @@ main { max-width: 1320px; margin: 0 auto; padding: 20px 32px 48px; }
 section { margin-top: 28px; }
 section > h2 { font-size: 18px; margin: 0 0 4px; }
 section > p.lead { margin: 0 0 12px; color: var(--muted); }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 12px; }
-.card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
-.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .value { font-size: 26px; font-weight: 600; margin: 2px 0; font-variant-numeric: tabular-nums; }
-.card .note { color: var(--muted); font-size: 12px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(160px, 100%), 1fr)); gap: 12px; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
+.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; overflow-wrap: anywhere; }
+/* Figures are compact (2.34M) so they fit; the exact value is the title, shown on hover. */
+.card .value { font-size: 26px; font-weight: 600; margin: 2px 0; font-variant-numeric: tabular-nums;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; cursor: help; }
+.card .note { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+/* min(…, 100%): on a phone a column is as wide as the screen, never wider. */
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(560px, 100%), 1fr)); gap: 16px; }
+.grid > * { min-width: 0; }
 .stack > * + * { margin-top: 16px; }
-.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; overflow-x: auto; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; overflow-x: auto; min-width: 0; }
 .panel h3 { margin: 0 0 8px; font-size: 15px; }
-.chart { min-height: 40px; }
+.chart-note { margin: -4px 0 8px; color: var(--muted); font-size: 12px; }
+.chart { min-height: 40px; width: 100%; }
+.chart .vega-embed { width: 100%; }
 .empty { color: var(--muted); font-style: italic; margin: 8px 0; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -61,8 +67,16 @@ ul.rules li { margin: 3px 0; }
 .profile-groups dt { color: var(--muted); }
 .profile-groups dd { margin: 0; font-variant-numeric: tabular-nums; }
 .profile-groups h4 { margin: 0 0 6px; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
-.run-banner { margin: 0 0 12px; }
+.run-banner { margin: 0 0 12px; overflow-wrap: anywhere; }
 footer { color: var(--muted); font-size: 12px; margin-top: 36px; }
+@media (max-width: 640px) {
+  header.page { padding: 14px 12px 12px; }
+  nav.sections { padding: 8px 12px; gap: 6px 14px; }
+  main { padding: 12px 12px 32px; }
+  .panel { padding: 12px; }
+  .card .value { font-size: 22px; }
+  th, td { padding: 4px 6px; }
+}
 """
 
 SCRIPT = r"""
@@ -70,16 +84,73 @@ SCRIPT = r"""
   "use strict";
   function readJson(id) { return JSON.parse(document.getElementById(id).textContent); }
 
-  // Charts: every spec is embedded; each container records whether it rendered.
+  // Charts: every spec is embedded and fitted to its panel's width. A chart with a narrow layout
+  // switches to it when the wide one does not fit (and back when the panel grows again).
   var specs = readJson("chart-specs");
+  var narrowSpecs = readJson("chart-narrow-specs");
   window.dashboardCharts = {};
-  var embeds = Object.keys(specs).map(function (id) {
+  var wideWidths = {};
+
+  function eachLegend(node, visit) {
+    if (Array.isArray(node)) { node.forEach(function (child) { eachLegend(child, visit); }); return; }
+    if (!node || typeof node !== "object") { return; }
+    Object.keys(node).forEach(function (key) {
+      if (key === "config") { return; }
+      if (key === "legend" && node[key] && typeof node[key] === "object") { visit(node[key]); }
+      else { eachLegend(node[key], visit); }
+    });
+  }
+
+  function fitted(spec, width) {
+    var copy = JSON.parse(JSON.stringify(spec));
+    copy.config = copy.config || {};
+    // Long axis labels (product and step names) take at most 40% of a narrow panel.
+    copy.config.axis = Object.assign({}, copy.config.axis,
+      { labelLimit: Math.max(80, Math.min(220, Math.floor(width * 0.4))) });
+    eachLegend(copy, function (legend) {
+      if (legend.columns) { legend.columns = Math.max(1, Math.min(legend.columns, Math.floor(width / 190))); }
+    });
+    return copy;
+  }
+
+  function drawnWidth(container) {
+    var svg = container.querySelector("svg");
+    return svg ? svg.getBoundingClientRect().width : 0;
+  }
+
+  function embed(id, layout) {
     var container = document.getElementById("chart-" + id);
-    return vegaEmbed(container, specs[id], { actions: false, renderer: "svg" })
-      .then(function (result) { window.dashboardCharts[id] = result.view; container.dataset.rendered = "true"; })
+    var spec = layout === "narrow" ? narrowSpecs[id] : specs[id];
+    if (window.dashboardCharts[id]) { window.dashboardCharts[id].finalize(); }
+    return vegaEmbed(container, fitted(spec, container.clientWidth), { actions: false, renderer: "svg" })
+      .then(function (result) {
+        window.dashboardCharts[id] = result.view;
+        container.dataset.layout = layout;
+        if (layout === "wide" && narrowSpecs[id] && drawnWidth(container) > container.clientWidth + 1) {
+          wideWidths[id] = drawnWidth(container);
+          return embed(id, "narrow");
+        }
+        container.dataset.rendered = "true";
+      })
       .catch(function (error) { container.dataset.rendered = "error"; console.error("chart " + id + " failed: " + error); });
-  });
+  }
+
+  var embeds = Object.keys(specs).map(function (id) { return embed(id, "wide"); });
   Promise.all(embeds).then(function () { document.body.dataset.chartsReady = "true"; });
+
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(function () {
+      Object.keys(narrowSpecs).forEach(function (id) {
+        var container = document.getElementById("chart-" + id);
+        if (!container) { return; }
+        var tooWide = drawnWidth(container) > container.clientWidth + 1;
+        var roomForWide = container.dataset.layout === "narrow" && container.clientWidth >= (wideWidths[id] || Infinity);
+        if ((container.dataset.layout === "wide" && tooWide) || roomForWide) { embed(id, "wide"); }
+      });
+    }, 250);
+  });
 
   // Sortable tables: click a header to sort by it, again to reverse.
   document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -171,9 +242,16 @@ SCRIPT = r"""
     profile.dataset.customerKey = c.customer_key;
   }
 
+  function clearProfile() {
+    profile.textContent = "";
+    delete profile.dataset.customerKey;
+  }
+
   function search() {
     var query = input.value.trim().toLowerCase();
     results.textContent = "";
+    // A new search never leaves an earlier customer on screen: only a single match (or a click) shows one.
+    clearProfile();
     if (!query) { status.textContent = count.format(customers.length) + " customers; type to search."; return; }
     var exact = customers.filter(function (c) { return c.customer_key.toLowerCase() === query; });
     var found = exact.length ? exact : customers.filter(function (c) { return c._search.indexOf(query) !== -1; });

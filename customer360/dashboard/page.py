@@ -93,6 +93,39 @@ def _count(value: int | None) -> str:
     return "\u2013" if value is None else f"{value:,}"
 
 
+_COMPACT_UNITS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+# Below these a headline figure is shown in full; from them on, in three significant digits.
+COMPACT_MONEY_FROM = 10_000
+COMPACT_COUNT_FROM = 100_000
+
+
+def _compact(value: float) -> str:
+    """Three significant digits and a unit: 2_341_234.5 -> 2.34M, 59_612 -> 59.6K, 999_999 -> 1.00M."""
+    magnitude = abs(value)
+    index = next((i for i, (size, _) in enumerate(_COMPACT_UNITS) if magnitude >= size), len(_COMPACT_UNITS) - 1)
+    size, unit = _COMPACT_UNITS[index]
+    scaled = magnitude / size
+    digits = 2
+    while digits > 0 and round(scaled, digits) >= 10 ** (3 - digits):
+        digits -= 1
+    if round(scaled, digits) >= 1000 and index > 0:  # 999.6K rounds up to the next unit: 1.00M
+        size, unit = _COMPACT_UNITS[index - 1]
+        scaled, digits = magnitude / size, 2
+    return f"{'-' if value < 0 else ''}{scaled:.{digits}f}{unit}"
+
+
+def _headline_money(value: float | None) -> str:
+    if value is None or abs(value) < COMPACT_MONEY_FROM:
+        return _money(value)
+    return f"{'-' if value < 0 else ''}${_compact(abs(value))}"
+
+
+def _headline_count(value: int | None) -> str:
+    if value is None or abs(value) < COMPACT_COUNT_FROM:
+        return _count(value)
+    return _compact(value)
+
+
 def _percent(value: float | None, digits: int = 1) -> str:
     return "\u2013" if value is None else f"{value:.{digits}%}"
 
@@ -136,14 +169,16 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
   <h2>Overview</h2>
   <div class="cards">
   {% for card in cards %}
-    <div class="card" data-figure="{{ card.id }}"><div class="label">{{ card.label }}</div><div class="value">{{ card.value }}</div><div class="note">{{ card.note }}</div></div>
+    <div class="card" data-figure="{{ card.id }}"><div class="label">{{ card.label }}</div><div class="value" title="{{ card.exact }}" data-exact="{{ card.exact }}">{{ card.value }}</div><div class="note">{{ card.note }}</div></div>
   {% endfor %}
   </div>
 </section>
 
 {% macro chart(id) %}
-  <div class="panel">
-  {% if charts[id] %}<div class="chart" id="chart-{{ id }}" data-chart="{{ id }}"></div>
+  <div class="panel" data-panel="{{ id }}">
+  {% if charts[id] %}<h3>{{ charts[id].title }}</h3>
+  {% if charts[id].note %}<p class="chart-note" data-chart-note="{{ id }}">{{ charts[id].note }}</p>{% endif %}
+  <div class="chart" id="chart-{{ id }}" data-chart="{{ id }}"></div>
   {% else %}<p class="empty" data-empty-chart="{{ id }}">{{ empty[id] }}</p>{% endif %}
   </div>
 {% endmacro %}
@@ -255,6 +290,7 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
 <footer>Customer 360 dashboard &middot; charts by Vega-Lite &middot; every figure comes from the gold, silver and ops tables of {{ source_label }}.</footer>
 </main>
 <script type="application/json" id="chart-specs">{{ chart_specs | safe }}</script>
+<script type="application/json" id="chart-narrow-specs">{{ chart_narrow_specs | safe }}</script>
 <script type="application/json" id="customer-data">{{ customer_data | safe }}</script>
 <script>{{ vega_bundle | safe }}</script>
 <script>{{ script | safe }}</script>
@@ -264,18 +300,23 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
 
 
 def _cards(data: DashboardData) -> list[dict[str, str]]:
+    """Headline cards: `value` fits the card (compact from ten thousand dollars or 100,000 items), `exact` in full."""
     h = data.headline
     buyers = sum(1 for c in data["customers"] if (c["online_order_count"] or 0) + (c["store_transaction_count"] or 0))
+    cards = [
+        ("customers", "Customers", h.customers, _headline_count, _count, f"{buyers:,} with orders"),
+        ("revenue", "Revenue", h.revenue, _headline_money, _money, "completed online + in-store"),
+        ("orders", "Orders", h.orders, _headline_count, _count, "online orders and store transactions"),
+        ("average_order_value", "Average order value", h.average_order_value, _headline_money, _money,
+         "revenue / orders"),
+        ("identity_match_rate", "Identity match rate", h.identity_match_rate, _percent,
+         lambda rate: _percent(rate, 2), "loyalty cards, order and sale lines, tickets linked to a customer"),
+        ("rejected_rows", "Rejected rows", h.rejected_rows, _headline_count, _count,
+         "raw rows that failed a hard rule, all deliveries"),
+    ]
     return [
-        {"id": "customers", "label": "Customers", "value": _count(h.customers), "note": f"{buyers:,} with orders"},
-        {"id": "revenue", "label": "Revenue", "value": _money(h.revenue), "note": "completed online + in-store"},
-        {"id": "orders", "label": "Orders", "value": _count(h.orders), "note": "online orders and store transactions"},
-        {"id": "average_order_value", "label": "Average order value", "value": _money(h.average_order_value),
-         "note": "revenue / orders"},
-        {"id": "identity_match_rate", "label": "Identity match rate", "value": _percent(h.identity_match_rate),
-         "note": "loyalty cards, order and sale lines, tickets linked to a customer"},
-        {"id": "rejected_rows", "label": "Rejected rows", "value": _count(h.rejected_rows),
-         "note": "raw rows that failed a hard rule, all deliveries"},
+        {"id": card_id, "label": label, "value": shown(value), "exact": exact(value), "note": note}
+        for card_id, label, value, shown, exact, note in cards
     ]
 
 
@@ -342,7 +383,10 @@ def render(data: DashboardData, generated_at: dt.datetime | None = None) -> str:
         quality_checks=data["quality_checks"],
         step_runs=data["latest_step_runs"],
         recent_runs=data["recent_runs"],
-        chart_specs=_json_for_script({k: v for k, v in charts.items() if v is not None}),
+        chart_specs=_json_for_script({k: c.spec for k, c in charts.items() if c is not None}),
+        chart_narrow_specs=_json_for_script(
+            {k: c.narrow_spec for k, c in charts.items() if c is not None and c.narrow_spec is not None}
+        ),
         customer_data=_json_for_script(_customer_data(data)),
     )
 

@@ -111,6 +111,22 @@ order by segment""",
             _select_all("gold.channel_activity_trends", "channel, day_of_week_number, hour_of_day"),
         ),
         Query(
+            "activity_days",
+            "The days of activity the channel heatmap adds up (the same events, in UTC).",
+            """select
+    count(distinct activity_date) as days,
+    min(activity_date) as first_day,
+    max(activity_date) as last_day,
+    count(distinct extract(dayofweek from activity_date)) as weekdays,
+from (
+    select date(order_ts) as activity_date from silver.online_order_lines
+    union all
+    select date(transaction_ts) as activity_date from silver.store_sale_lines
+    union all
+    select date(created_at) as activity_date from silver.support_tickets
+) as activity""",
+        ),
+        Query(
             "agents",
             "Support agent performance.",
             _select_all("gold.agent_performance_summary", "agent_id"),
