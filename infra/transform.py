@@ -17,7 +17,7 @@ SCHEDULED_QUERY_DATA_SOURCE = "scheduled_query"
 
 
 def type_json(bigquery_type: str) -> str:
-    """FACTS.md: routine argument and return types are JSON StandardSqlDataType strings.
+    """Routine argument and return types are JSON StandardSqlDataType strings (pulumi-gcp bigquery/routine.py, `data_type`).
 
     Written compactly, as the API returns them: pulumi-gcp (bigquery/routine.py) diffs the string.
     """
@@ -34,8 +34,9 @@ def procedure_arguments() -> list[gcp.bigquery.RoutineArgumentArgs]:
 
 
 def scheduled_query_params(script: str) -> dict[str, str]:
-    # FACTS.md: a script (DML, CALL) must not set destination_table_name_template,
-    # write_disposition or partitioning_field.
+    # A script (DML, CALL) must not set destination_table_name_template, write_disposition or
+    # partitioning_field: those are for a single SELECT
+    # (https://cloud.google.com/bigquery/docs/scheduling-queries, "Set up scheduled queries").
     return {"query": script}
 
 
