@@ -143,15 +143,50 @@ def main() -> None:
 @app.command()
 def plan(
     stack: Annotated[str, typer.Option(help="Stack whose committed Pulumi.<stack>.yaml configures the program.")] = "dev",
+    diff: Annotated[
+        str | None,
+        typer.Option("--diff", metavar="REF", help="Show what the working tree changes against git ref REF (e.g. origin/main)."),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="With --diff: text, or markdown for a pull-request comment.")
+    ] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="With --diff: the diff as JSON, for tools.")] = False,
 ) -> None:
-    """List every resource the stack would declare, with its key settings, computed offline under Pulumi mocks."""
+    """List every resource the stack would declare, or with --diff REF what changes; computed offline under Pulumi mocks.
+
+    With --diff the exit code is 0 when nothing loses data without a declared migration, 4 when
+    something does, 2 for a bad argument or a ref that does not exist.
+    """
     from customer360 import plan as offline_plan
 
+    if diff is None:
+        if as_json or output_format != "text":
+            fail("--format and --json go with --diff REF", EXIT_BAD_INPUT)
+        try:
+            captured = offline_plan.capture(stack)
+        except offline_plan.PlanError as error:
+            fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+        typer.echo(offline_plan.render(captured), nl=False)
+        return
+
+    from customer360 import migrations, plan_diff
+
+    if output_format not in ("text", "markdown"):
+        fail(f"--format {output_format!r}: expected text or markdown", EXIT_BAD_INPUT)
+    if as_json and output_format != "text":
+        fail("give either --json or --format markdown", EXIT_BAD_INPUT)
     try:
-        captured = offline_plan.capture(stack)
-    except offline_plan.PlanError as error:
+        offline_plan.stack_config(stack)
+        changes = plan_diff.diff_against(stack, diff)
+    except (offline_plan.PlanError, plan_diff.DiffError, migrations.MigrationError) as error:
         fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
-    typer.echo(offline_plan.render(captured), nl=False)
+    if as_json:
+        typer.echo(plan_diff.render_json(changes), nl=False)
+    elif output_format == "markdown":
+        typer.echo(plan_diff.render_markdown(changes), nl=False)
+    else:
+        typer.echo(plan_diff.render_text(changes), nl=False)
+    raise typer.Exit(changes.exit_code)
 
 
 @app.command("render-scheduled")
