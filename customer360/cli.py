@@ -293,3 +293,43 @@ def generate_command(
         f"{generated.elapsed_seconds:.1f} s ({generated.rows_per_second:,.0f} rows/s).",
         soft_wrap=True,
     )
+
+
+@app.command()
+def migrate(
+    stack: Annotated[str, typer.Option(help="Stack whose committed Pulumi.<stack>.yaml names the project and datasets.")],
+) -> None:
+    """Run the declared table migrations (migrations/*.sql) in BigQuery; run it before `pulumi up --refresh`."""
+    from customer360 import migrations
+    from customer360 import plan as offline_plan
+
+    try:
+        settings = offline_plan.stack_settings(stack)
+        declared = migrations.declared()
+    except (offline_plan.PlanError, migrations.MigrationError) as error:
+        fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+    if not declared:
+        console.print("No migrations declared in migrations/; nothing to do.")
+        return
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project=settings.project, location=settings.location)
+    applied = migrations.apply_cloud(client, settings.project, settings.dataset_names, declared, echo=console.print)
+    console.print(f"{len(applied)} of {len(declared)} migrations ran; the others were not needed.")
+
+
+@app.command("backfill")
+def backfill_command(
+    stack: Annotated[str, typer.Option(help="Deployed stack: its transfers and daily pipeline are run.")],
+    first: Annotated[str, typer.Option("--from", help="First delivery day, YYYY-MM-DD.")],
+    last: Annotated[str, typer.Option("--to", help="Last delivery day, YYYY-MM-DD (inclusive).")],
+) -> None:
+    """Re-load the delivery days FROM..TO into raw in BigQuery with manual transfer runs, then run the daily pipeline."""
+    from customer360.cloud_backfill import BackfillArgumentError, BackfillError, cloud_backfill
+
+    try:
+        cloud_backfill(stack, parse_run_date(first), parse_run_date(last), echo=console.print)
+    except BackfillArgumentError as error:
+        fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+    except BackfillError as error:
+        fail(f"stack {stack}: {error}", EXIT_PIPELINE_FAILED)

@@ -55,6 +55,21 @@ def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
     return config
 
 
+def stack_settings(stack: str):
+    """The stack's validated infra.settings.Settings, read from the committed stack files (no cloud access)."""
+    if str(REPO_ROOT) not in sys.path:
+        # The Pulumi program's package `infra` sits at the repository root, beside customer360.
+        sys.path.insert(0, str(REPO_ROOT))
+    from infra.settings import NAMESPACE, SettingsError, settings_from_values
+
+    prefix = f"{NAMESPACE}:"
+    values = {k[len(prefix):]: v for k, v in stack_config(stack).items() if k.startswith(prefix)}
+    try:
+        return settings_from_values(values, stack)
+    except SettingsError as error:
+        raise PlanError(str(error)) from None
+
+
 def committed_stacks(root: Path = REPO_ROOT) -> list[str]:
     """The stacks with a Pulumi.<stack>.yaml in ROOT."""
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))

@@ -76,6 +76,12 @@ def load_params(bucket: str, source: contract.Source, days_late: int = 0) -> dic
     }
 
 
+def display_name(prefix: str, source: contract.Source, days_late: int) -> str:
+    """What the console lists; `c360 backfill --stack` finds the configs by it."""
+    late = f" ({days_late} day{'s' if days_late > 1 else ''} late)" if days_late else ""
+    return f"{prefix} load {source.name}{late}"
+
+
 def transfer_key(source: contract.Source, days_late: int) -> str:
     """`customers` for the day's own transfer, `customers+1d` for the one a day late (stack output keys)."""
     return source.name if days_late == 0 else f"{source.name}+{days_late}d"
@@ -103,11 +109,10 @@ class Load(Stage):
         self.transfers: dict[str, gcp.bigquery.DataTransferConfig] = {}
         for source in contract.SOURCES:
             for days_late in range(settings.late_delivery_days + 1):
-                late = f" ({days_late} day{'s' if days_late > 1 else ''} late)" if days_late else ""
                 self.transfers[transfer_key(source, days_late)] = gcp.bigquery.DataTransferConfig(
                     f"{name}-{source.name}" + (f"-late-{days_late}d" if days_late else ""),
                     project=settings.project,
-                    display_name=f"{settings.prefix} load {source.name}{late}",
+                    display_name=display_name(settings.prefix, source, days_late),
                     data_source_id=GCS_DATA_SOURCE,
                     location=settings.location,
                     destination_dataset_id=args.raw_dataset.dataset_id,

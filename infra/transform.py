@@ -40,6 +40,11 @@ def scheduled_query_params(script: str) -> dict[str, str]:
     return {"query": script}
 
 
+def pipeline_display_name(prefix: str) -> str:
+    """What the console lists for the daily scheduled query; `c360 backfill --stack` finds it by it."""
+    return f"{prefix} daily pipeline"
+
+
 def calls(body: str, function: sqlgen.SqlFunction) -> bool:
     return re.search(rf"\b{re.escape(function.dataset)}\.{re.escape(function.name)}\s*\(", body) is not None
 
@@ -106,7 +111,7 @@ class Transform(Stage):
         self.scheduled_query = gcp.bigquery.DataTransferConfig(
             f"{name}-daily-pipeline",
             project=settings.project,
-            display_name=f"{settings.prefix} daily pipeline",
+            display_name=pipeline_display_name(settings.prefix),
             data_source_id=SCHEDULED_QUERY_DATA_SOURCE,
             location=settings.location,
             schedule=str(settings.pipeline_schedule),
