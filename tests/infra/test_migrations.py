@@ -279,3 +279,26 @@ def test_the_cloud_migration_skips_a_table_that_already_matches_or_does_not_exis
     assert migrations.apply_cloud(empty, "acme-c360", NAMES, {migration.table: migration}, echo=said.append) == []
     assert empty.queries == [] and "does not exist yet" in said[1], said
 
+
+
+def test_c360_migrate_runs_the_declared_migrations_against_the_stacks_project(tmp_path, monkeypatch):
+    from google.cloud import bigquery
+    from typer.testing import CliRunner
+
+    from customer360.cli import app
+
+    migration = agents_migration(tmp_path)
+    client = FakeClient({"acme-customer360-dev.c360_dev_gold.agent_performance_summary": FakeTable(
+        contract_fields(AGENTS, avg_csat="STRING"))})
+    created = {}
+
+    def fake_client(project, location):
+        created.update(project=project, location=location)
+        return client
+
+    monkeypatch.setattr(bigquery, "Client", fake_client)
+    monkeypatch.setattr(migrations, "declared", lambda: {migration.table: migration})
+    result = CliRunner().invoke(app, ["migrate", "--stack", "dev"])
+    assert result.exit_code == 0, result.output
+    assert created == {"project": "acme-customer360-dev", "location": "EU"}
+    assert len(client.queries) == 1 and "1 of 1 migrations ran" in result.output, result.output
