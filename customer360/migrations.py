@@ -180,40 +180,55 @@ def _describe(live: list[tuple[str, str, bool]], expected: list[tuple[str, str, 
     return "; ".join(parts) or "the column order differs"
 
 
-def _in_place(
+def _lossless(
     live: list[tuple[str, str, bool]], expected: list[tuple[str, str, bool]], table: contract.Table
-) -> tuple[list[str], list[contract.Column]] | None:
-    """(columns to relax, columns to add) when ALTER TABLE can do it, else None.
+) -> tuple[list[str], list[contract.Column], bool] | None:
+    """(columns to relax, columns to add, whether ALTER TABLE alone keeps the contract's order), or None.
 
-    In place: every warehouse column is still in the contract, in the same order, with the same
-    type, REQUIRED or relaxed to NULLABLE; new columns come after them and are NULLABLE (ADD COLUMN
-    appends). The raw tables' partition column is set aside: new source columns go after it.
+    Lossless: every warehouse column is still in the contract with the same type, REQUIRED or
+    relaxed to NULLABLE, and every new column is NULLABLE. ALTER TABLE is enough when the new
+    columns come last (ADD COLUMN appends); otherwise the table is rebuilt in the contract's
+    order. The raw tables' partition column is set aside: new source columns go after it.
     """
     if table.dataset == "raw":
         live = [c for c in live if c[0] != contract.RAW_PARTITION_COLUMN]
         expected = [c for c in expected if c[0] != contract.RAW_PARTITION_COLUMN]
-    live_names = [name for name, _, _ in live]
-    if [name for name, _, _ in expected][: len(live_names)] != live_names:
-        return None
+    wanted = {name: (kind, required) for name, kind, required in expected}
     relaxed = []
-    for (name, kind, required), (_, live_kind, live_required) in zip(expected, live):
+    for name, live_kind, live_required in live:
+        if name not in wanted:
+            return None
+        kind, required = wanted[name]
         if kind != live_kind or (required and not live_required):
             return None
         if live_required and not required:
             relaxed.append(name)
-    additions = [table.column(name) for name, _, _ in expected[len(live):]]
+    live_names = [name for name, _, _ in live]
+    additions = [table.column(name) for name, _, _ in expected if name not in live_names]
     if any(column.required for column in additions):
         return None
-    return relaxed, additions
+    appended = [name for name, _, _ in expected][: len(live_names)] == live_names
+    return relaxed, additions, appended
+
+
+def _rebuild(connection, table: contract.Table, select: str) -> None:
+    """Replaces the table by the rows of SELECT (the contract's columns, in order), in the caller's transaction."""
+    staged = f"{table.name}__migrating"
+    connection.execute(f"CREATE TEMP TABLE {staged} AS {select}")
+    connection.execute(f"DROP TABLE {table.ref}")
+    connection.execute(f"CREATE TABLE {table.ref} ({', '.join(_column_ddl(c) for c in table.columns)})")
+    connection.execute(f"INSERT INTO {table.ref} SELECT * FROM {staged}")
+    connection.execute(f"DROP TABLE {staged}")
 
 
 def apply_local(connection, migrations: dict[str, Migration] | None = None) -> list[Applied]:
     """Brings every existing warehouse table to the contract's columns; call it inside the run's transaction.
 
-    New NULLABLE columns are added and REQUIRED columns relaxed with ALTER TABLE; any other
-    difference needs the table's declared migration, whose SELECT rewrites the table. A table the
-    warehouse does not have yet is left to the engine to create. Raises MigrationError naming the
-    table and the difference when no migration is declared for it.
+    Lossless changes need nothing declared: new NULLABLE columns and REQUIRED columns relaxed to
+    NULLABLE (ALTER TABLE when the new columns come last, else the table is rebuilt in the
+    contract's column order). Any other difference needs the table's declared migration, whose
+    SELECT rewrites the table. A table the warehouse does not have yet is left to the engine to
+    create. Raises MigrationError naming the table and the difference when nothing is declared.
     """
     from customer360 import dialect
 
@@ -224,16 +239,33 @@ def apply_local(connection, migrations: dict[str, Migration] | None = None) -> l
         expected = _expected_columns(table)
         if not live or live == expected:
             continue
-        plan = _in_place(live, expected, table)
-        if plan is not None:
-            relaxed, additions = plan
-            for name in relaxed:
-                connection.execute(f"ALTER TABLE {table.ref} ALTER COLUMN {name} DROP NOT NULL")
-            for column in additions:
-                connection.execute(f"ALTER TABLE {table.ref} ADD COLUMN {_column_ddl(column)}")
+        lossless = _lossless(live, expected, table)
+        if lossless is not None:
+            relaxed, additions, appended = lossless
+            if appended and not relaxed and not additions:
+                continue  # a raw table whose new source columns went after its partition column
             done = [f"added {', '.join(c.name for c in additions)}"] if additions else []
             done += [f"relaxed {', '.join(relaxed)} to NULLABLE"] if relaxed else []
-            applied.append(Applied(table.ref, "; ".join(done)))
+            if appended:
+                for name in relaxed:
+                    connection.execute(f"ALTER TABLE {table.ref} ALTER COLUMN {name} DROP NOT NULL")
+                for column in additions:
+                    connection.execute(f"ALTER TABLE {table.ref} ADD COLUMN {_column_ddl(column)}")
+            elif table.dataset == "raw":
+                raise MigrationError(
+                    f"warehouse table {table.ref} does not match the contract ({_describe(live, expected)}): "
+                    "reload the raw partitions from their delivery folders into a new warehouse"
+                )
+            else:
+                from customer360.engine import DUCKDB_TYPES
+
+                kept = {c.name for c in table.columns} - {c.name for c in additions}
+                projection = ", ".join(
+                    c.name if c.name in kept else f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {c.name}" for c in table.columns
+                )
+                _rebuild(connection, table, f"SELECT {projection} FROM {table.ref}")
+                done.append("in the contract's column order")
+            applied.append(Applied(table.ref, "; ".join(done) or "reordered to the contract's column order"))
             continue
         migration = migrations.get(table.ref)
         if migration is None:
@@ -241,13 +273,7 @@ def apply_local(connection, migrations: dict[str, Migration] | None = None) -> l
                 f"warehouse table {table.ref} does not match the contract ({_describe(live, expected)}) and "
                 f"no migration is declared for it: add migrations/NNNN_<words>.sql (README, \"Changing a table's schema\")"
             )
-        staged = f"{table.name}__migrating"
-        select = dialect.transpile_one(migration.select_sql)
-        connection.execute(f"CREATE TEMP TABLE {staged} AS {select}")
-        connection.execute(f"DROP TABLE {table.ref}")
-        connection.execute(f"CREATE TABLE {table.ref} ({', '.join(_column_ddl(c) for c in table.columns)})")
-        connection.execute(f"INSERT INTO {table.ref} SELECT * FROM {staged}")
-        connection.execute(f"DROP TABLE {staged}")
+        _rebuild(connection, table, dialect.transpile_one(migration.select_sql))
         applied.append(Applied(table.ref, f"migration {migration.id}", migration.id))
     return applied
 

@@ -113,6 +113,30 @@ def test_a_new_nullable_column_is_added_in_place():
     assert connection.execute("select agent_id, avg_csat from gold.agent_performance_summary").fetchall() == [("A1", None)]
 
 
+def test_a_nullable_column_added_between_others_rebuilds_the_table_in_contract_order():
+    old = OLD_AGENTS.format(last=", avg_csat DOUBLE").replace("team VARCHAR, ", "")
+    connection = warehouse_with(old)
+    connection.execute("INSERT INTO gold.agent_performance_summary VALUES ('A1', 'Ann', 3, 2, 1, 0.66, 4.5, 4.0)")
+    (applied,) = migrations.apply_local(connection, {})
+    assert applied.action == "added team; in the contract's column order", applied
+    assert [name for name, _, _ in columns(connection)] == list(AGENTS.column_names)
+    assert connection.execute("select agent_id, team, avg_csat from gold.agent_performance_summary").fetchall() == [
+        ("A1", None, 4.0)
+    ]
+    assert migrations.apply_local(connection, {}) == [], "a second run changes nothing"
+
+
+def test_a_new_source_column_is_added_to_its_raw_table():
+    source = contract.SOURCES_BY_NAME["stores"]
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA raw")
+    old_columns = ", ".join(f"{name} VARCHAR" for name in source.column_names[:-1])
+    connection.execute(f'CREATE TABLE raw.stores ({old_columns}, "_PARTITIONDATE" DATE NOT NULL)')
+    (applied,) = migrations.apply_local(connection, {})
+    assert (applied.table, applied.action) == ("raw.stores", f"added {source.column_names[-1]}")
+    assert migrations.apply_local(connection, {}) == [], "a second run changes nothing"
+
+
 def test_a_required_column_relaxed_to_nullable_is_altered_in_place():
     connection = warehouse_with(OLD_AGENTS.format(last=", avg_csat DOUBLE").replace("team VARCHAR", "team VARCHAR NOT NULL"))
     (applied,) = migrations.apply_local(connection, {})
