@@ -437,15 +437,50 @@ def main() -> None:
 @app.command()
 def plan(
     stack: Annotated[str, typer.Option(help="Stack whose committed Pulumi.<stack>.yaml configures the program.")] = "dev",
+    diff: Annotated[
+        str | None,
+        typer.Option("--diff", metavar="REF", help="Show what the working tree changes against git ref REF (e.g. origin/main)."),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="With --diff: text, or markdown for a pull-request comment.")
+    ] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="With --diff: the diff as JSON, for tools.")] = False,
 ) -> None:
-    """List every resource the stack would declare, with its key settings, computed offline under Pulumi mocks."""
+    """List every resource the stack would declare, or with --diff REF what changes; computed offline under Pulumi mocks.
+
+    With --diff the exit code is 0 when nothing loses data without a declared migration, 4 when
+    something does, 2 for a bad argument or a ref that does not exist.
+    """
     from customer360 import plan as offline_plan
 
+    if diff is None:
+        if as_json or output_format != "text":
+            fail("--format and --json go with --diff REF", EXIT_BAD_INPUT)
+        try:
+            captured = offline_plan.capture(stack)
+        except offline_plan.PlanError as error:
+            fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+        typer.echo(offline_plan.render(captured), nl=False)
+        return
+
+    from customer360 import migrations, plan_diff
+
+    if output_format not in ("text", "markdown"):
+        fail(f"--format {output_format!r}: expected text or markdown", EXIT_BAD_INPUT)
+    if as_json and output_format != "text":
+        fail("give either --json or --format markdown", EXIT_BAD_INPUT)
     try:
-        captured = offline_plan.capture(stack)
-    except offline_plan.PlanError as error:
+        offline_plan.stack_config(stack)
+        changes = plan_diff.diff_against(stack, diff)
+    except (offline_plan.PlanError, plan_diff.DiffError, migrations.MigrationError) as error:
         fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
-    typer.echo(offline_plan.render(captured), nl=False)
+    if as_json:
+        typer.echo(plan_diff.render_json(changes), nl=False)
+    elif output_format == "markdown":
+        typer.echo(plan_diff.render_markdown(changes), nl=False)
+    else:
+        typer.echo(plan_diff.render_text(changes), nl=False)
+    raise typer.Exit(changes.exit_code)
 
 
 @app.command("render-scheduled")
@@ -609,3 +644,43 @@ def generate_command(
         f"{generated.elapsed_seconds:.1f} s ({generated.rows_per_second:,.0f} rows/s).",
         soft_wrap=True,
     )
+
+
+@app.command()
+def migrate(
+    stack: Annotated[str, typer.Option(help="Stack whose committed Pulumi.<stack>.yaml names the project and datasets.")],
+) -> None:
+    """Run the declared table migrations (migrations/*.sql) in BigQuery; run it before `pulumi up --refresh`."""
+    from customer360 import migrations
+    from customer360 import plan as offline_plan
+
+    try:
+        settings = offline_plan.stack_settings(stack)
+        declared = migrations.declared()
+    except (offline_plan.PlanError, migrations.MigrationError) as error:
+        fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+    if not declared:
+        console.print("No migrations declared in migrations/; nothing to do.")
+        return
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project=settings.project, location=settings.location)
+    applied = migrations.apply_cloud(client, settings.project, settings.dataset_names, declared, echo=console.print)
+    console.print(f"{len(applied)} of {len(declared)} migrations ran; the others were not needed.")
+
+
+@app.command("backfill")
+def backfill_command(
+    stack: Annotated[str, typer.Option(help="Deployed stack: its transfers and daily pipeline are run.")],
+    first: Annotated[str, typer.Option("--from", help="First delivery day, YYYY-MM-DD.")],
+    last: Annotated[str, typer.Option("--to", help="Last delivery day, YYYY-MM-DD (inclusive).")],
+) -> None:
+    """Re-load the delivery days FROM..TO into raw in BigQuery with manual transfer runs, then run the daily pipeline."""
+    from customer360.cloud_backfill import BackfillArgumentError, BackfillError, cloud_backfill
+
+    try:
+        cloud_backfill(stack, parse_run_date(first), parse_run_date(last), echo=console.print)
+    except BackfillArgumentError as error:
+        fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+    except BackfillError as error:
+        fail(f"stack {stack}: {error}", EXIT_PIPELINE_FAILED)

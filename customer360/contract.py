@@ -24,6 +24,13 @@ DELIVERY_DATE_COLUMN = "_delivery_date"
 
 @dataclass(frozen=True)
 class Column:
+    """One typed, described column of a contract table.
+
+    New columns are added as NULLABLE (required=False): BigQuery adds those in place, while a new
+    REQUIRED column, a type change or a rename replaces the table and needs a declared migration
+    (customer360/migrations.py); `c360 plan --diff` shows which is which.
+    """
+
     name: str
     type: str  # BigQuery type name: STRING, INT64, NUMERIC, FLOAT64, BOOL, DATE, TIMESTAMP
     description: str

@@ -12,11 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from customer360.contract import REPO_ROOT
+from customer360.pulumi_capture import ERROR_MARKER
 
-PROGRAM_DIR = REPO_ROOT / "infra"
-PROJECT_FILE = REPO_ROOT / "Pulumi.yaml"
-# What the mocked Google APIs answer; fixed so that the plan is reproducible.
-MOCK_PROJECT_NUMBER = "123456789012"
 # Strings longer than this (and any multi-line string: SQL, JSON) are shown as a digest.
 MAX_SHOWN_CHARS = 160
 _DIGESTED_KEYS = ("definitionBody", "params.query", "view.query", "dashboardJson", "documentation.content")
@@ -58,7 +55,23 @@ def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
     return config
 
 
+def stack_settings(stack: str):
+    """The stack's validated infra.settings.Settings, read from the committed stack files (no cloud access)."""
+    if str(REPO_ROOT) not in sys.path:
+        # The Pulumi program's package `infra` sits at the repository root, beside customer360.
+        sys.path.insert(0, str(REPO_ROOT))
+    from infra.settings import NAMESPACE, SettingsError, settings_from_values
+
+    prefix = f"{NAMESPACE}:"
+    values = {k[len(prefix):]: v for k, v in stack_config(stack).items() if k.startswith(prefix)}
+    try:
+        return settings_from_values(values, stack)
+    except SettingsError as error:
+        raise PlanError(str(error)) from None
+
+
 def committed_stacks(root: Path = REPO_ROOT) -> list[str]:
+    """The stacks with a Pulumi.<stack>.yaml in ROOT."""
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
@@ -66,128 +79,34 @@ def committed_stacks(root: Path = REPO_ROOT) -> list[str]:
 # Running the program under mocks (in a fresh process: the runtime runs once per process)
 # ---------------------------------------------------------------------------
 
+CAPTURE_SCRIPT = Path(__file__).resolve().with_name("pulumi_capture.py")
 
-def capture(stack: str, config: dict[str, str] | None = None) -> dict:
-    """Every resource and stack output the program declares for the stack, computed offline."""
+
+def capture_command(stack: str, root: Path = REPO_ROOT, config: dict[str, str] | None = None) -> tuple[list[str], dict]:
+    """The command and environment that capture ROOT's program for STACK (config: ROOT's stack files)."""
     env = dict(os.environ)
-    env["PULUMI_CONFIG"] = json.dumps(stack_config(stack) if config is None else config)
-    result = subprocess.run(
-        [sys.executable, "-m", "customer360.plan", "--capture", stack],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-    )
-    if result.returncode != 0:
-        raise PlanError(_error_summary(result.stderr) or f"the program failed for stack {stack}")
-    return json.loads(result.stdout)
+    env["PULUMI_CONFIG"] = json.dumps(stack_config(stack, root) if config is None else config)
+    return [sys.executable, str(CAPTURE_SCRIPT), str(root), stack], env
 
 
-_ERROR_MARKER = "plan failed: "
+def capture_result(stack: str, returncode: int, stdout: str, stderr: str) -> dict:
+    if returncode != 0:
+        raise PlanError(_error_summary(stderr) or f"the program failed for stack {stack}")
+    return json.loads(stdout)
+
+
+def capture(stack: str, config: dict[str, str] | None = None, root: Path = REPO_ROOT) -> dict:
+    """Every resource and stack output ROOT's program declares for the stack, computed offline."""
+    command, env = capture_command(stack, root, config)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
+    return capture_result(stack, result.returncode, result.stdout, result.stderr)
 
 
 def _error_summary(stderr: str) -> str:
     """The program's error as reported by the capturing process, else the end of its stderr."""
-    if _ERROR_MARKER in stderr:
-        return stderr[stderr.rindex(_ERROR_MARKER) + len(_ERROR_MARKER):].strip()
+    if ERROR_MARKER in stderr:
+        return stderr[stderr.rindex(ERROR_MARKER) + len(ERROR_MARKER):].strip()
     return "\n".join(stderr.rstrip().splitlines()[-5:])
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready values; protobuf numbers arrive as floats."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-_REGISTERED: list[dict] = []
-
-
-def _run_program(stack: str) -> dict:
-    import runpy
-
-    import pulumi
-    from pulumi.runtime import mocks as pulumi_mocks
-    from pulumi.runtime import rpc
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    registered = _REGISTERED
-
-    class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-            return f"{args.name}-id", {**args.inputs, **_computed_outputs(args.typ, args.name, args.inputs)}
-
-        def call(self, args: pulumi.runtime.MockCallArgs):
-            return _invoke_result(args.token, args.args)
-
-    class RecordingMonitor(pulumi_mocks.MockMonitor):
-        def RegisterResource(self, request):
-            response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
-                inputs = rpc.deserialize_properties(request.object) if request.custom else {}
-                registered.append(
-                    {
-                        "type": request.type,
-                        "name": request.name,
-                        "urn": response.urn,
-                        "parent": request.parent,
-                        "custom": bool(request.custom),
-                        "protect": bool(request.protect) if request.HasField("protect") else False,
-                        "dependencies": sorted(request.dependencies),
-                        "inputs": _plain(inputs),
-                    }
-                )
-            return response
-
-    mocks = Mocks()
-    pulumi.runtime.set_mocks(mocks, project="customer360", stack=stack, preview=False, monitor=RecordingMonitor(mocks))
-    outputs: dict = {}
-
-    def program():
-        runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
-        stack_outputs = pulumi.runtime.get_root_resource().outputs
-        return _sync_await(pulumi.Output.from_input(stack_outputs).future())
-
-    def run():
-        outputs.update(program() or {})
-
-    _sync_await(run_pulumi_func(run))
-    return {"stack": stack, "resources": registered, "outputs": _plain(outputs)}
-
-
-def _computed_outputs(typ: str, name: str, inputs: dict) -> dict:
-    """The output properties the program reads that Google would compute."""
-    project = inputs.get("project", "project")
-    if typ == "gcp:serviceaccount/account:Account":
-        email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
-        return {"email": email, "name": f"projects/{project}/serviceAccounts/{email}", "member": f"serviceAccount:{email}"}
-    if typ == "gcp:storage/bucket:Bucket":
-        return {"url": f"gs://{inputs['name']}"}
-    if typ == "gcp:bigquery/dataTransferConfig:DataTransferConfig":
-        return {"name": f"projects/{MOCK_PROJECT_NUMBER}/locations/{inputs.get('location')}/transferConfigs/{name}-id"}
-    if typ == "gcp:monitoring/notificationChannel:NotificationChannel":
-        return {"name": f"projects/{project}/notificationChannels/{name}-id"}
-    if typ == "gcp:monitoring/alertPolicy:AlertPolicy":
-        return {"name": f"projects/{project}/alertPolicies/{name}-id"}
-    return {}
-
-
-def _invoke_result(token: str, args: dict) -> dict:
-    number = MOCK_PROJECT_NUMBER
-    if token == "gcp:organizations/getProject:getProject":
-        return {"number": number, "projectId": args.get("projectId")}
-    if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
-        email = f"service-{number}@gs-project-accounts.iam.gserviceaccount.com"
-        return {"emailAddress": email, "member": f"serviceAccount:{email}"}
-    if token == "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount":
-        email = f"bq-{number}@bigquery-encryption.iam.gserviceaccount.com"
-        return {"email": email, "member": f"serviceAccount:{email}"}
-    raise NotImplementedError(f"the plan's mocks do not answer the invoke {token}; add it to customer360/plan.py")
 
 
 # ---------------------------------------------------------------------------
@@ -274,28 +193,3 @@ def render(captured: dict) -> str:
     key_width = max((len(k) for k in listing["outputs"]), default=0)
     lines += [f"    {k.ljust(key_width)}  {v}" for k, v in listing["outputs"].items()]
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) == 2 and args[0] == "--capture":
-        try:
-            captured = _run_program(args[1])
-        except Exception as error:  # noqa: BLE001 - reported whole to the parent process
-            import traceback
-
-            traceback.print_exc()
-            print(
-                f"{_ERROR_MARKER}{type(error).__module__}.{type(error).__name__}: {error}\n"
-                f"resources declared before the error: {sum(r['custom'] for r in _REGISTERED)}",
-                file=sys.stderr,
-            )
-            return 1
-        json.dump(captured, sys.stdout, sort_keys=True)
-        return 0
-    print("usage: python -m customer360.plan --capture STACK (use `c360 plan --stack STACK`)", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

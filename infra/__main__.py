@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pulumi  # noqa: E402
 
 from customer360 import contract  # noqa: E402
-from customer360.dashboard.looker import looker_studio_link  # noqa: E402
+from customer360.links import CONSOLE, dataset_link, looker_studio_link, transfer_runs_link  # noqa: E402
 from infra.access import Access, AccessArgs  # noqa: E402
 from infra.apis import Apis, ApisArgs  # noqa: E402
 from infra.encryption import Encryption, EncryptionArgs  # noqa: E402
@@ -22,7 +22,11 @@ from infra.transform import Transform, TransformArgs  # noqa: E402
 from infra.warehouse import Warehouse, WarehouseArgs  # noqa: E402
 
 settings = load_settings()
-console = "https://console.cloud.google.com"
+
+
+def runs_link(config_name: str) -> str:
+    return transfer_runs_link(config_name, settings.project, settings.location)
+
 
 apis = Apis("apis", ApisArgs(settings))
 after_apis = pulumi.ResourceOptions(depends_on=[apis])
@@ -48,30 +52,20 @@ monitoring = Monitoring(
 pulumi.export("bucket", landing.bucket.name)
 pulumi.export("datasets", {layer: dataset.dataset_id for layer, dataset in warehouse.datasets.items()})
 pulumi.export(
-    "dataset_console_links",
-    {
-        layer: f"{console}/bigquery?project={settings.project}&ws=!1m4!1m3!3m2!1s{settings.project}!2s{name}"
-        for layer, name in settings.dataset_names.items()
-    },
+    "dataset_console_links", {layer: dataset_link(settings.project, name) for layer, name in settings.dataset_names.items()}
 )
-
-
-def _transfer_link(config_name: str) -> str:
-    # config_name: projects/<number>/locations/<location>/transferConfigs/<id>
-    parts = config_name.split("/")
-    return f"{console}/bigquery/transfers/locations/{parts[3]}/configs/{parts[5]}/runs?project={settings.project}"
-
-
 pulumi.export(
     "transfer_console_links",
     {
-        **{source: t.name.apply(_transfer_link) for source, t in load.transfers.items()},
-        "daily_pipeline": transform.scheduled_query.name.apply(_transfer_link),
+        **{key: t.name.apply(runs_link) for key, t in load.transfers.items()},
+        "daily_pipeline": transform.scheduled_query.name.apply(runs_link),
     },
 )
+# Read by `c360 backfill --stack` (customer360/cloud_backfill.py): keys are `<source>` for the
+# day's own transfer, `<source>+<N>d` for the one that re-loads the folder N days old.
 pulumi.export(
     "transfer_config_names",
-    {**{source: t.name for source, t in load.transfers.items()}, "daily_pipeline": transform.scheduled_query.name},
+    {**{key: t.name for key, t in load.transfers.items()}, "daily_pipeline": transform.scheduled_query.name},
 )
 pulumi.export(
     "looker_studio_links",
@@ -80,8 +74,8 @@ pulumi.export(
         for table in contract.GOLD_TABLES
     },
 )
-pulumi.export("transfers_console_page", f"{console}/bigquery/transfers?project={settings.project}")
-pulumi.export("dashboards_console_page", f"{console}/monitoring/dashboards?project={settings.project}")
+pulumi.export("transfers_console_page", f"{CONSOLE}/bigquery/transfers?project={settings.project}")
+pulumi.export("dashboards_console_page", f"{CONSOLE}/monitoring/dashboards?project={settings.project}")
 pulumi.export("service_accounts", {role: account.email for role, account in access.accounts.items()})
 sources = " ".join(source.name for source in contract.SOURCES)
 pulumi.export(

@@ -12,13 +12,30 @@ from infra.stage import Stage
 
 JOB_USER = "roles/bigquery.jobUser"
 TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
+DATA_TRANSFER_API = "bigquerydatatransfer.googleapis.com"
+# The custom role granted to the loader on raw (see LOADER_PERMISSIONS).
+LOADER_ROLE = "custom:loader"
 
-# The roles each account holds, per logical dataset. The Cloud Storage transfer needs
-# bigquery.datasets.get and bigquery.datasets.update on its destination dataset (FACTS.md,
-# and Google's "Use service accounts" page); of the predefined roles only dataOwner
-# carries datasets.update, so the loader gets it on raw alone.
+# Exactly what a Cloud Storage load transfer needs on its destination dataset, each with the page
+# that asks for it. "Use service accounts": the account running a transfer needs datasets.get and
+# datasets.update on the target dataset. "Batch loading data": loading into, or overwriting, a table
+# or partition (a MIRROR run truncates its partition) needs tables.create, tables.updateData and
+# tables.update (and jobs.create, which roles/bigquery.jobUser gives on the project).
+_USE_SERVICE_ACCOUNTS = "https://cloud.google.com/bigquery/docs/use-service-accounts"
+_BATCH_LOADING = "https://cloud.google.com/bigquery/docs/batch-loading-data"
+LOADER_PERMISSIONS: dict[str, str] = {
+    "bigquery.datasets.get": _USE_SERVICE_ACCOUNTS,
+    "bigquery.datasets.update": _USE_SERVICE_ACCOUNTS,
+    "bigquery.tables.create": _BATCH_LOADING,
+    "bigquery.tables.updateData": _BATCH_LOADING,
+    "bigquery.tables.update": _BATCH_LOADING,
+}
+
+# The roles each account holds, per logical dataset. Predefined roles for the transformer; the
+# loader's custom role leaves out what dataOwner would add: deleting raw or its tables, reading
+# rows, and changing the dataset's IAM policy (bigquery.datasets.setIamPolicy).
 DATASET_ROLES: dict[str, dict[str, str]] = {
-    "loader": {"raw": "roles/bigquery.dataOwner"},
+    "loader": {"raw": LOADER_ROLE},
     "transformer": {
         "raw": "roles/bigquery.dataViewer",
         "silver": "roles/bigquery.dataEditor",
@@ -26,7 +43,8 @@ DATASET_ROLES: dict[str, dict[str, str]] = {
         "ops": "roles/bigquery.dataEditor",
     },
 }
-# FACTS.md: the transfer's account needs storage.objects.get and .list on the bucket.
+# "Batch loading data" (https://cloud.google.com/bigquery/docs/batch-loading-data): loading from Cloud
+# Storage needs storage.objects.get and storage.objects.list on the bucket, both in objectViewer.
 BUCKET_ROLES: dict[str, str] = {"loader": "roles/storage.objectViewer"}
 
 ACCOUNT_PURPOSES = {
@@ -36,8 +54,27 @@ ACCOUNT_PURPOSES = {
 
 
 def transfer_service_agent(project_number: str) -> str:
-    """FACTS.md: the Data Transfer service agent, which exists once the API is enabled."""
+    """The Data Transfer service agent's address; Google creates the agent on the API's first use.
+
+    https://cloud.google.com/bigquery/docs/enable-transfer-service ("Service agent")
+    """
     return f"service-{project_number}@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com"
+
+
+def transfer_agent_member(identity_member: str | None, project_number: str) -> str:
+    """The agent's IAM member: the ServiceIdentity's `member`, or the documented address when it has none.
+
+    pulumi-gcp bridges google-beta's resource_project_service_identity.go, whose Create sets `email`
+    and `member` only when the generateServiceIdentity operation returns an email ("This API may not
+    return the service identity's details"), so an empty member is a documented outcome.
+    """
+    return identity_member or f"serviceAccount:{transfer_service_agent(project_number)}"
+
+
+def custom_role_id(prefix: str, role_name: str) -> str:
+    # IAM custom role ids allow letters, digits, underscores and periods, 3 to 64 of them
+    # (https://cloud.google.com/iam/docs/reference/rest/v1/projects.roles/create).
+    return f"{prefix.replace('-', '_')}_{role_name}_transfer"
 
 
 @dataclass(frozen=True)
@@ -64,10 +101,31 @@ class Access(Stage):
                 opts=self.child(),
             )
 
+        self.loader_role = gcp.projects.IAMCustomRole(
+            f"{name}-loader-role",
+            project=settings.project,
+            role_id=custom_role_id(settings.prefix, "loader"),
+            title=f"Customer 360 loader ({settings.environment})",
+            description="Lets a Cloud Storage load transfer write its raw dataset's partitions; no delete, no reads, no IAM.",
+            permissions=sorted(LOADER_PERMISSIONS),
+            opts=self.child(),
+        )
+        custom_roles = {LOADER_ROLE: self.loader_role.name}
+
+        # Creates the Data Transfer service agent if the project has none yet (granting a role to an
+        # agent that does not exist fails: terraform-google-modules/terraform-google-bigquery#291).
+        self.transfer_agent = gcp.projects.ServiceIdentity(
+            f"{name}-transfer-agent",
+            project=settings.project,
+            service=DATA_TRANSFER_API,
+            opts=self.child(),
+        )
         project_number = gcp.organizations.get_project_output(
             project_id=settings.project, opts=self.invoke_options()
         ).number
-        agent = project_number.apply(lambda number: f"serviceAccount:{transfer_service_agent(number)}")
+        agent = pulumi.Output.all(self.transfer_agent.member, project_number).apply(
+            lambda values: transfer_agent_member(values[0], values[1])
+        )
 
         self.grants: list[pulumi.CustomResource] = []
         for role_name, account in self.accounts.items():
@@ -88,7 +146,7 @@ class Access(Stage):
                         f"{name}-{role_name}-{layer}",
                         project=settings.project,
                         dataset_id=args.datasets[layer].dataset_id,
-                        role=role,
+                        role=custom_roles.get(role, role),
                         member=member,
                         opts=self.child(),
                     )
@@ -103,7 +161,8 @@ class Access(Stage):
                         opts=self.child(),
                     )
                 )
-            # FACTS.md: the service agent mints tokens for the account a transfer runs as.
+            # The service agent mints the tokens of the account a transfer runs as
+            # (https://cloud.google.com/bigquery/docs/dts-authentication-authorization).
             self.grants.append(
                 gcp.serviceaccount.IAMMember(
                     f"{name}-{role_name}-transfer-agent",

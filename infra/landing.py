@@ -29,7 +29,8 @@ class Landing(Stage):
             f"{name}-bucket",
             name=settings.bucket_name,
             project=settings.project,
-            # FACTS.md: keep the bucket in the same location as the datasets.
+            # A transfer's bucket must be in the datasets' location
+            # (https://cloud.google.com/bigquery/docs/cloud-storage-transfer, "Limitations").
             location=settings.location,
             storage_class="STANDARD",
             uniform_bucket_level_access=True,

@@ -13,8 +13,9 @@ from customer360 import bigquery_script, contract
 from infra.settings import Settings
 from infra.stage import Stage
 
-# FACTS.md: load transfers and scheduled queries both report this metric on this
-# resource type; a failed run carries completion_state = "FAILED".
+# Load transfers and scheduled queries both report this metric on this resource type; a failed
+# run carries completion_state = "FAILED"
+# (https://cloud.google.com/monitoring/api/metrics_gcp#gcp-bigquerydatatransfer).
 COMPLETED_RUNS_METRIC = "bigquerydatatransfer.googleapis.com/transfer_config/completed_runs"
 TRANSFER_RESOURCE_TYPE = "bigquery_dts_config"
 FAILED_RUNS_FILTER = (

@@ -16,9 +16,12 @@ NAMESPACE = "customer360"
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _MULTI_REGIONS = {"US": "us", "EU": "europe"}  # BigQuery multi-region -> Cloud KMS location of its keys
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-# Service account ids allow 6-30 of [a-z0-9-]; the longest one made from the prefix is
-# "<prefix>-transformer", so 14 characters keep every derived name within Google's limits.
-_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]{0,12}[a-z0-9])?$")
+# Service account ids allow 6-30 of [a-z0-9-] (https://cloud.google.com/iam/docs/service-accounts-create);
+# the longest one made from the prefix is "<prefix>-transformer", so 14 characters keep every derived
+# name within Google's limits. Pulumi.yaml states the same range in the prefix's description.
+PREFIX_MIN_LENGTH = 2
+PREFIX_MAX_LENGTH = 14
+_PREFIX = re.compile(rf"^[a-z][a-z0-9-]{{{PREFIX_MIN_LENGTH - 2},{PREFIX_MAX_LENGTH - 2}}}[a-z0-9]$")
 _LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _SCHEDULE = re.compile(r"^every day (\d\d):(\d\d)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -26,6 +29,8 @@ _KMS_KEY = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[
 
 # The load transfers must have finished before the pipeline reads their partitions.
 MIN_LOAD_WINDOW_MINUTES = 30
+# Each day of the late-delivery window adds one transfer per source.
+MAX_LATE_DELIVERY_DAYS = 14
 
 
 class SettingsError(ValueError):
@@ -59,6 +64,7 @@ class Settings:
     kms_key_name: str | None
     raw_partition_expiration_days: int
     landing_retention_days: int
+    late_delivery_days: int = 1
 
     @property
     def dataset_names(self) -> dict[str, str]:
@@ -86,7 +92,7 @@ def _schedule(key: str, value: str, problems: list[str]) -> DailySchedule | None
         return None
     schedule = DailySchedule(int(match[1]), int(match[2]))
     if schedule.minute == 0:
-        # FACTS.md (scheduled queries): runs exactly on the hour may fire twice.
+        # Kept off the hour on purpose (README, "Deploying to BigQuery"): a run on the hour may fire twice.
         problems.append(f"{key}: {value!r} is exactly on the hour; pick a minute other than :00")
     return schedule
 
@@ -129,7 +135,8 @@ def settings_from_values(values: Mapping[str, str | None], stack: str = "") -> S
     prefix = text("prefix")
     if prefix and not _PREFIX.match(prefix):
         problems.append(
-            f"{key('prefix')}: expected 1-14 lowercase letters, digits or dashes starting with a letter, got {prefix!r}"
+            f"{key('prefix')}: expected {PREFIX_MIN_LENGTH}-{PREFIX_MAX_LENGTH} lowercase letters, digits or dashes, "
+            f"starting with a letter and not ending with a dash, got {prefix!r}"
         )
 
     environment = text("environment")
@@ -190,6 +197,18 @@ def settings_from_values(values: Mapping[str, str | None], stack: str = "") -> S
 
     raw_days = integer("rawPartitionExpirationDays", 1, 3650)
     landing_days = integer("landingRetentionDays", 1, 3650)
+    late_days = integer("lateDeliveryDays", 0, MAX_LATE_DELIVERY_DAYS)
+    # A late transfer re-reads a folder that many days old: its files must still be in the bucket
+    # and its raw partition not yet expired, or the reload finds nothing or is deleted at once.
+    if late_days >= landing_days:
+        problems.append(
+            f"{key('lateDeliveryDays')}: {late_days} must be less than {key('landingRetentionDays')} ({landing_days}): "
+            "the late transfers re-read folders that old"
+        )
+    if late_days >= raw_days:
+        problems.append(
+            f"{key('lateDeliveryDays')}: {late_days} must be less than {key('rawPartitionExpirationDays')} ({raw_days})"
+        )
 
     if problems:
         raise SettingsError(
@@ -207,6 +226,7 @@ def settings_from_values(values: Mapping[str, str | None], stack: str = "") -> S
         kms_key_name=kms_key_name or None,
         raw_partition_expiration_days=raw_days,
         landing_retention_days=landing_days,
+        late_delivery_days=late_days,
     )
 
 
@@ -222,6 +242,7 @@ CONFIG_KEYS = (
     "kmsKeyName",
     "rawPartitionExpirationDays",
     "landingRetentionDays",
+    "lateDeliveryDays",
 )
 
 

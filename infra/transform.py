@@ -17,7 +17,7 @@ SCHEDULED_QUERY_DATA_SOURCE = "scheduled_query"
 
 
 def type_json(bigquery_type: str) -> str:
-    """FACTS.md: routine argument and return types are JSON StandardSqlDataType strings.
+    """Routine argument and return types are JSON StandardSqlDataType strings (pulumi-gcp bigquery/routine.py, `data_type`).
 
     Written compactly, as the API returns them: pulumi-gcp (bigquery/routine.py) diffs the string.
     """
@@ -34,9 +34,15 @@ def procedure_arguments() -> list[gcp.bigquery.RoutineArgumentArgs]:
 
 
 def scheduled_query_params(script: str) -> dict[str, str]:
-    # FACTS.md: a script (DML, CALL) must not set destination_table_name_template,
-    # write_disposition or partitioning_field.
+    # A script (DML, CALL) must not set destination_table_name_template, write_disposition or
+    # partitioning_field: those are for a single SELECT
+    # (https://cloud.google.com/bigquery/docs/scheduling-queries, "Set up scheduled queries").
     return {"query": script}
+
+
+def pipeline_display_name(prefix: str) -> str:
+    """What the console lists for the daily scheduled query; `c360 backfill --stack` finds it by it."""
+    return f"{prefix} daily pipeline"
 
 
 def calls(body: str, function: sqlgen.SqlFunction) -> bool:
@@ -105,7 +111,7 @@ class Transform(Stage):
         self.scheduled_query = gcp.bigquery.DataTransferConfig(
             f"{name}-daily-pipeline",
             project=settings.project,
-            display_name=f"{settings.prefix} daily pipeline",
+            display_name=pipeline_display_name(settings.prefix),
             data_source_id=SCHEDULED_QUERY_DATA_SOURCE,
             location=settings.location,
             schedule=str(settings.pipeline_schedule),

@@ -14,8 +14,8 @@ from infra.stage import Stage
 
 MILLISECONDS_PER_DAY = 24 * 60 * 60 * 1000
 
-# pulumi-gcp bigquery/table.py: the schema JSON should be written as the API returns it,
-# else every `pulumi up` shows a diff. The API reports the legacy names of these types.
+# The schema JSON is written as the API returns it (legacy type names), so that it reads back
+# unchanged (pulumi-gcp bigquery/table.py, `schema`).
 _API_TYPE_NAMES = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
 # pulumi-gcp bigquery/table.py (clusterings): up to four top-level columns.
 MAX_CLUSTERING_COLUMNS = 4
@@ -90,6 +90,15 @@ class Warehouse(Stage):
                 schema=schema_json(table),
                 time_partitioning=_partitioning(table, settings),
                 clusterings=list(table.cluster_by) or None,
+                # Optional and ForceNew in the provider, whose Read stores the key the API reports,
+                # which a table inherits from its dataset's default: left undeclared, the next
+                # preview would plan a replacement of every table (terraform-provider-google-beta
+                # google-beta/services/bigquery/resource_bigquery_table.go, encryption_configuration).
+                encryption_configuration=(
+                    gcp.bigquery.TableEncryptionConfigurationArgs(kms_key_name=settings.kms_key_name)
+                    if settings.kms_key_name
+                    else None
+                ),
                 deletion_protection=protect,
                 opts=self.child(protect=protect),
             )

@@ -1,11 +1,7 @@
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pipeline_harness import Pipeline  # noqa: E402
+from pipeline_harness import Pipeline
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from customer360 import plan
-from infra.settings import NAMESPACE, Settings, settings_from_values
+from infra.settings import Settings
 
 STACKS = plan.committed_stacks()
 
@@ -36,9 +36,7 @@ class StackRun:
 
 
 def stack_settings(stack: str) -> Settings:
-    prefix = f"{NAMESPACE}:"
-    values = {k[len(prefix):]: v for k, v in plan.stack_config(stack).items() if k.startswith(prefix)}
-    return settings_from_values(values, stack)
+    return plan.stack_settings(stack)
 
 
 @cache

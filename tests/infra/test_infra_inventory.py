@@ -14,7 +14,7 @@ from pathlib import Path
 from infra_harness import STACKS, run_stack
 from typer.testing import CliRunner
 
-from customer360 import plan
+from customer360 import plan, plan_diff
 from customer360.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,10 +46,40 @@ def describe_differences(expected: dict, actual: dict) -> list[str]:
     return lines
 
 
+def data_loss_against(fixture: dict, actual: dict) -> list[str]:
+    """Every replacement or deletion of a data-holding resource from the fixture to the program, without a migration."""
+    result = plan_diff.compare(
+        plan_diff.inventory_resource_map(fixture),
+        plan_diff.inventory_resource_map(actual),
+        stack=actual["stack"],
+        before_label="fixture",
+        after_label="program",
+    )
+    return [
+        f"{change.op} {change.label} ({change.table_ref}): {'; '.join(change.data_loss)}; "
+        + ("; ".join(f"{f.key}: {f.rule}" for f in change.fields if f.replaces) or "removed from the program")
+        for change in result.unplanned
+    ]
+
+
+def test_the_program_loses_no_data_against_the_reviewed_fixture(stack_run):
+    path = fixture_path(stack_run.stack)
+    assert path.exists(), f"no fixture {path.name}; create it with `{REGENERATE}`"
+    losses = data_loss_against(json.loads(path.read_text(encoding="utf-8")), plan.inventory(stack_run.captured))
+    assert not losses, (
+        f"stack {stack_run.stack}: against {path.name}, these changes replace or delete data-holding resources "
+        "and no migration is declared (README, \"Changing a table's schema\"):\n  " + "\n  ".join(losses)
+    )
+
+
 def test_inventory_matches_the_reviewed_fixture(stack_run):
     actual = plan.inventory(stack_run.captured)
     path = fixture_path(stack_run.stack)
     if os.environ.get("UPDATE_FIXTURES") == "1":
+        # A fixture is never regenerated over a data-losing change: that needs a migration first.
+        if path.exists():
+            losses = data_loss_against(json.loads(path.read_text(encoding="utf-8")), actual)
+            assert not losses, f"not regenerating {path.name}: unplanned data loss:\n  " + "\n  ".join(losses)
         FIXTURES.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     assert path.exists(), f"no fixture {path.name}; create it with `{REGENERATE}`"
@@ -122,3 +152,16 @@ def test_plan_shows_a_contract_change_on_the_changed_column():
         "gcp:bigquery/table:Table warehouse-silver-stores: schema.02.store_name: "
         "'STRING NULLABLE: Display name of the store.' -> 'STRING NULLABLE: Shop sign.'"
     ], differences
+
+
+def test_the_guard_names_the_table_and_the_provider_rule():
+    run = run_stack("dev")
+    fixture = plan.inventory(run.captured)
+    changed = json.loads(json.dumps(run.captured))
+    table = next(r for r in changed["resources"] if r["name"] == "warehouse-gold-customer_360")
+    schema = json.loads(table["inputs"]["schema"])
+    schema[0]["type"] = "INT64"
+    table["inputs"]["schema"] = json.dumps(schema)
+    (loss,) = data_loss_against(fixture, plan.inventory(changed))
+    assert loss.startswith("+- gcp:bigquery/table:Table warehouse-gold-customer_360 (gold.customer_360)"), loss
+    assert "resource_bigquery_table.go" in loss and "column customer_key changes type STRING -> INT64" in loss, loss

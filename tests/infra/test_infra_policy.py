@@ -26,14 +26,14 @@ DASHBOARD = "gcp:monitoring/dashboard:Dashboard"
 
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
-# FACTS.md (Cloud Storage -> BigQuery load transfers): the params the data source knows.
+# The params of a Cloud Storage transfer (https://cloud.google.com/bigquery/docs/cloud-storage-transfer, bq tab).
 GCS_TRANSFER_PARAMS = {
     "data_path_template", "destination_table_name_template", "write_disposition", "file_format",
     "max_bad_records", "skip_leading_rows", "field_delimiter", "quote", "allow_quoted_newlines",
     "allow_jagged_rows", "ignore_unknown_values", "preserve_ascii_control_characters", "encoding",
     "delete_source_files", "decimal_target_types", "reference_file_schema_uri",
 }
-# FACTS.md (scheduled queries): only a single SELECT may set these.
+# Only a single SELECT may set these (https://cloud.google.com/bigquery/docs/scheduling-queries).
 DESTINATION_PARAMS = {"destination_table_name_template", "write_disposition", "partitioning_field"}
 # BigQuery clustered tables: clustering columns must be top-level and of an orderable, non-floating type.
 CLUSTERABLE_TYPES = {"STRING", "INT64", "NUMERIC", "BIGNUMERIC", "DATE", "DATETIME", "TIMESTAMP", "BOOL"}
@@ -98,6 +98,14 @@ def test_no_service_account_keys(stack_run):
     assert not keys, f"service account keys declared: {keys}"
 
 
+def granted_role(run: StackRun, role: str) -> str:
+    """The role string a grant carries: a predefined role, or the stack's custom role for `custom:` names."""
+    if role == access.LOADER_ROLE:
+        role_id = access.custom_role_id(run.settings.prefix, "loader")
+        return f"projects/{run.settings.project}/roles/{role_id}"
+    return role
+
+
 def test_each_role_gets_only_its_dataset_and_bucket_roles(stack_run):
     accounts = {r["inputs"]["accountId"]: r for r in stack_run.of_type(ACCOUNT)}
     prefix = stack_run.settings.prefix
@@ -108,7 +116,11 @@ def test_each_role_gets_only_its_dataset_and_bucket_roles(stack_run):
         for r in stack_run.of_type("gcp:bigquery/datasetIamMember:DatasetIamMember")
     }
     expected = {
-        (f"serviceAccount:{prefix}-{role}@{stack_run.settings.project}.iam.gserviceaccount.com", names[layer], grant)
+        (
+            f"serviceAccount:{prefix}-{role}@{stack_run.settings.project}.iam.gserviceaccount.com",
+            names[layer],
+            granted_role(stack_run, grant),
+        )
         for role, roles in access.DATASET_ROLES.items()
         for layer, grant in roles.items()
     }
@@ -119,16 +131,57 @@ def test_each_role_gets_only_its_dataset_and_bucket_roles(stack_run):
         assert grant["inputs"]["role"] == "roles/storage.objectViewer", f"{name(grant)} grants more than reading"
 
 
-def test_the_transfer_service_agent_may_act_as_each_account_and_nothing_else(stack_run):
+def pipeline_members(run: StackRun) -> set[str]:
+    return {
+        f"serviceAccount:{r['inputs']['accountId']}@{run.settings.project}.iam.gserviceaccount.com"
+        for r in run.of_type(ACCOUNT)
+    }
+
+
+def test_pipeline_accounts_hold_no_owner_or_admin_role(stack_run):
+    members = pipeline_members(stack_run)
+    offenders = [
+        f"{name(r)} role={r['inputs']['role']}"
+        for r in stack_run.resources
+        if r["inputs"].get("member") in members
+        and re.search(r"(dataOwner|[aA]dmin|owner|editor)$", r["inputs"].get("role", ""))
+    ]
+    assert not offenders, f"pipeline accounts hold owner or admin roles: {offenders}"
+
+
+def test_the_loader_role_grants_exactly_the_cited_permissions(stack_run):
+    (role,) = stack_run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert role["inputs"]["roleId"] == access.custom_role_id(stack_run.settings.prefix, "loader"), name(role)
+    assert re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", role["inputs"]["roleId"]), f"{name(role)}: invalid role id"
+    assert sorted(role["inputs"]["permissions"]) == sorted(access.LOADER_PERMISSIONS), name(role)
+    for permission, source in access.LOADER_PERMISSIONS.items():
+        assert source.startswith("https://cloud.google.com/"), f"{permission} is not cited to Google's documentation"
+    forbidden = {"bigquery.datasets.delete", "bigquery.tables.delete", "bigquery.tables.getData",
+                 "bigquery.datasets.setIamPolicy", "bigquery.tables.setIamPolicy"}
+    granted = set(role["inputs"]["permissions"])
+    assert not forbidden & granted, f"{name(role)} grants {forbidden & granted}"
+
+
+def test_the_transfer_service_agent_comes_from_a_service_identity_and_may_only_mint_tokens(stack_run):
+    (identity,) = stack_run.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
+    assert identity["inputs"]["service"] == "bigquerydatatransfer.googleapis.com", name(identity)
     agent = f"serviceAccount:{access.transfer_service_agent('123456789012')}"
     grants = stack_run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
     assert len(grants) == len(stack_run.of_type(ACCOUNT))
     for grant in grants:
         assert grant["inputs"]["member"] == agent, f"{name(grant)} grants {grant['inputs']['member']}"
         assert grant["inputs"]["role"] == access.TOKEN_CREATOR, f"{name(grant)} grants {grant['inputs']['role']}"
+        assert identity["urn"] in grant["dependencies"], f"{name(grant)} does not wait for the service identity"
     for resource in stack_run.resources:
         if resource["inputs"].get("member") == agent:
             assert resource in grants, f"{name(resource)} grants the transfer service agent more"
+
+
+def test_the_agent_member_falls_back_to_the_documented_address_when_the_identity_has_none():
+    documented = "serviceAccount:service-42@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com"
+    assert access.transfer_agent_member("serviceAccount:x@y", "42") == "serviceAccount:x@y"
+    assert access.transfer_agent_member("", "42") == documented
+    assert access.transfer_agent_member(None, "42") == documented
 
 
 # ---------------------------------------------------------------------------
@@ -245,18 +298,30 @@ def test_contract_partition_and_clustering_hints_are_valid_for_bigquery():
 # ---------------------------------------------------------------------------
 
 
-def test_every_source_has_one_load_transfer_into_its_raw_partition(stack_run):
+def load_transfers(run: StackRun) -> list[dict]:
+    return [t for t in run.of_type(TRANSFER) if t["inputs"]["dataSourceId"] == load.GCS_DATA_SOURCE]
+
+
+def test_every_source_is_loaded_on_its_day_and_again_for_each_late_day(stack_run):
     settings = stack_run.settings
-    transfers = [t for t in stack_run.of_type(TRANSFER) if t["inputs"]["dataSourceId"] == load.GCS_DATA_SOURCE]
-    targets = Counter(t["inputs"]["params"]["destination_table_name_template"] for t in transfers)
-    assert targets == Counter(f"{s.raw.name}${{run_date}}" for s in contract.SOURCES), targets
+    days = [
+        "{run_date}",
+        *(f'{{run_time-{24 * late}h|"%Y%m%d"}}' for late in range(1, settings.late_delivery_days + 1)),
+    ]
+    transfers = load_transfers(stack_run)
+    loaded = Counter(
+        (t["inputs"]["params"]["destination_table_name_template"], t["inputs"]["params"]["data_path_template"])
+        for t in transfers
+    )
+    expected = Counter(
+        (f"{s.raw.name}${day}", f"gs://{settings.bucket_name}/{s.name}/{day}/*.csv*") for s in contract.SOURCES for day in days
+    )
+    assert loaded == expected, f"load transfers differ: extra {loaded - expected}, missing {expected - loaded}"
     loader = f"{settings.prefix}-loader@{settings.project}.iam.gserviceaccount.com"
     for transfer in transfers:
         inputs, params = transfer["inputs"], transfer["inputs"]["params"]
-        source = params["destination_table_name_template"].split("$")[0]
         assert set(params) <= GCS_TRANSFER_PARAMS, f"{name(transfer)} unknown params {set(params) - GCS_TRANSFER_PARAMS}"
         assert all(isinstance(v, str) for v in params.values()), f"{name(transfer)} has non-string params"
-        assert params["data_path_template"] == f"gs://{settings.bucket_name}/{source}/{{run_date}}/*.csv", name(transfer)
         assert params["write_disposition"] == "MIRROR", f"{name(transfer)} would not replace a re-delivered day"
         # A header row must reach SQL, where it is checked against the contract.
         assert params["skip_leading_rows"] == "0", f"{name(transfer)} skips the header row unchecked"
@@ -267,6 +332,17 @@ def test_every_source_has_one_load_transfer_into_its_raw_partition(stack_run):
         assert inputs["destinationDatasetId"] == settings.dataset_names["raw"], name(transfer)
         assert inputs["serviceAccountName"] == loader, f"{name(transfer)} runs as {inputs.get('serviceAccountName')}"
         assert inputs["schedule"] == str(settings.transfer_schedule), name(transfer)
+        # The folder and the partition are always the same day.
+        day = params["destination_table_name_template"].split("$", 1)[1]
+        assert f"/{day}/" in params["data_path_template"], f"{name(transfer)} loads another day than it writes"
+
+
+def test_the_late_day_parameter_uses_hour_offsets():
+    # https://cloud.google.com/bigquery/docs/gcs-transfer-parameters: offsets in h, m, s; days unsupported.
+    assert load.delivery_day_parameter(0) == "{run_date}"
+    assert load.delivery_day_parameter(1) == '{run_time-24h|"%Y%m%d"}'
+    assert load.delivery_day_parameter(3) == '{run_time-72h|"%Y%m%d"}'
+    assert re.fullmatch(r'\{run_time-\d+h\|"%Y%m%d"\}', load.delivery_day_parameter(14))
 
 
 def scheduled_queries(run: StackRun) -> list[dict]:
@@ -293,7 +369,7 @@ def test_schedules_are_off_the_hour_with_loads_first(stack_run):
     for transfer in stack_run.of_type(TRANSFER):
         match = re.fullmatch(r"every day (\d\d):(\d\d)", transfer["inputs"]["schedule"])
         assert match, f"{name(transfer)} schedule {transfer['inputs']['schedule']!r}"
-        assert match[2] != "00", f"{name(transfer)} runs on the hour (FACTS.md: may fire twice)"
+        assert match[2] != "00", f"{name(transfer)} runs on the hour (see infra/settings.py)"
         times[transfer["inputs"]["dataSourceId"]] = max(times.get(transfer["inputs"]["dataSourceId"], ""), match[0])
     assert times[load.GCS_DATA_SOURCE] < times[transform.SCHEDULED_QUERY_DATA_SOURCE], times
 
@@ -337,7 +413,8 @@ def test_every_sql_function_is_deployed_once_before_its_callers(stack_run):
 
 
 def test_step_procedures_are_legal_inside_the_daily_transaction():
-    # FACTS.md: a transaction allows DML and temp objects, not DDL on permanent tables,
+    # A transaction allows DML and temp objects, not DDL on permanent tables
+    # (https://cloud.google.com/bigquery/docs/transactions, "Statements supported in transactions"),
     # and transactions cannot nest.
     for step in contract.PIPELINE:
         body = re.sub(r"--[^\n]*", "", sqlgen.procedure_body(step)).lower()
@@ -383,6 +460,11 @@ def test_cmek_is_applied_when_configured(stack_run):
     for dataset in stack_run.of_type(DATASET):
         configured = (dataset["inputs"].get("defaultEncryptionConfiguration") or {}).get("kmsKeyName")
         assert configured == key, name(dataset)
+    # ForceNew and read back from the API: a table inheriting the key without declaring it would be
+    # planned for replacement on the next preview.
+    for table in data_tables(stack_run):
+        configured = (table["inputs"].get("encryptionConfiguration") or {}).get("kmsKeyName")
+        assert configured == key, f"{name(table)} declares encryption key {configured!r}, the stack's is {key!r}"
     grants = stack_run.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
     assert len(grants) == (2 if key else 0), [name(g) for g in grants]
     for grant in grants:

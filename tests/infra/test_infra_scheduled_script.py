@@ -40,7 +40,8 @@ def test_failure_rolls_back_records_and_raises():
 
 
 def test_only_statements_allowed_in_a_transaction():
-    # FACTS.md: SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE and temp objects; no DDL on permanent tables.
+    # SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE and temp objects; no DDL on permanent tables
+    # (https://cloud.google.com/bigquery/docs/transactions).
     body = statements_between(daily_script(), "begin transaction;", "commit transaction;")
     code = [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("--")]
     for line in code:
@@ -54,7 +55,7 @@ def test_jobs_are_labelled_with_valid_labels():
     assert match, "the script must set @@query_label"
     for pair in match[1].split(","):
         key, value = pair.split(":")
-        # FACTS.md: lowercase letters, digits, `_` and `-`.
+        # Lowercase letters, digits, `_` and `-` (https://cloud.google.com/bigquery/docs/labels-intro#requirements).
         assert re.fullmatch(r"[a-z0-9_-]+", key) and re.fullmatch(r"[a-z0-9_-]+", value), pair
     assert "env:prod" in match[1]
     assert script.index("declare") < script.index("set @@query_label"), "declarations must come first"

@@ -8,7 +8,7 @@ from infra_harness import STACKS, stack_settings
 
 from customer360 import plan
 from customer360.contract import REPO_ROOT
-from infra.settings import CONFIG_KEYS, SettingsError, settings_from_values
+from infra.settings import CONFIG_KEYS, PREFIX_MAX_LENGTH, PREFIX_MIN_LENGTH, SettingsError, settings_from_values
 
 GOOD = {
     "project": "acme-c360-test",
@@ -22,6 +22,7 @@ GOOD = {
     "kmsKeyName": "",
     "rawPartitionExpirationDays": "90",
     "landingRetentionDays": "30",
+    "lateDeliveryDays": "1",
 }
 
 
@@ -92,11 +93,36 @@ def test_valid_values_give_typed_settings():
         ("kmsKeyName", {"kmsKeyName": "projects/p/locations/us/keyRings/r/cryptoKeys/k"}, "must be in KMS location 'europe'"),
         ("rawPartitionExpirationDays", {"rawPartitionExpirationDays": "0"}, "whole number from 1"),
         ("landingRetentionDays", {"landingRetentionDays": "ten"}, "whole number from 1"),
+        ("prefix", {"prefix": "c"}, "expected 2-14"),
+        ("prefix", {"prefix": "c360-"}, "not ending with a dash"),
+        ("lateDeliveryDays", {"lateDeliveryDays": "-1"}, "whole number from 0 to 14"),
+        ("lateDeliveryDays", {"lateDeliveryDays": "15"}, "whole number from 0 to 14"),
+        ("lateDeliveryDays", {"lateDeliveryDays": "3", "landingRetentionDays": "3"}, "less than customer360:landingRetentionDays"),
+        ("lateDeliveryDays", {"lateDeliveryDays": "3", "rawPartitionExpirationDays": "2"}, "less than customer360:rawPartitionExpirationDays"),
     ],
 )
 def test_a_bad_setting_is_an_error_naming_its_key(key, change, expected):
     message = error_for(**change)
     assert f"customer360:{key}:" in message and expected in message, message
+
+
+def test_the_project_file_and_the_settings_agree_on_the_prefix_length():
+    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
+    description = project["config"]["prefix"]["description"]
+    assert f"{PREFIX_MIN_LENGTH}-{PREFIX_MAX_LENGTH} lowercase" in description, description
+    shortest, longest = "a" * PREFIX_MIN_LENGTH, "a" * PREFIX_MAX_LENGTH
+    assert settings_from_values({**GOOD, "prefix": shortest}).prefix == shortest
+    assert settings_from_values({**GOOD, "prefix": longest}).prefix == longest
+    assert "customer360:prefix:" in error_for(prefix="a" * (PREFIX_MIN_LENGTH - 1))
+    assert "customer360:prefix:" in error_for(prefix="a" * (PREFIX_MAX_LENGTH + 1))
+
+
+def test_the_project_file_declares_the_defaults_the_settings_assume():
+    declared = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    assert declared["lateDeliveryDays"]["default"] == 1, "lateDeliveryDays defaults to one day"
+    values = {k: v for k, v in GOOD.items() if k != "lateDeliveryDays"}
+    values["lateDeliveryDays"] = str(declared["lateDeliveryDays"]["default"])
+    assert settings_from_values(values).late_delivery_days == 1
 
 
 @pytest.mark.parametrize("key", [k for k in CONFIG_KEYS if k != "kmsKeyName"])

@@ -92,8 +92,10 @@ def test_silver_drops_exactly_the_header_rows_the_conservation_check_ignores():
 def test_every_reviewed_load_transfer_replaces_its_day_keeps_the_header_and_refuses_bad_rows(inventory):
     resources = json.loads(inventory.read_text(encoding="utf-8"))["resources"]
     transfers = {key: r for key, r in resources.items() if r.get("dataSourceId") == "google_cloud_storage"}
+    # The day's own transfer per source; the late-delivery ones (infra/load.py) re-load older days.
     targets = sorted(r["params.destination_table_name_template"] for r in transfers.values())
-    assert targets == sorted(f"{s.raw.name}${{run_date}}" for s in contract.SOURCES), f"{inventory.name}: {targets}"
+    todays = [target for target in targets if target.endswith("${run_date}")]
+    assert todays == sorted(f"{s.raw.name}${{run_date}}" for s in contract.SOURCES), f"{inventory.name}: {targets}"
     expected = {
         "params.write_disposition": "MIRROR",  # a re-delivered day replaces that day's partition only
         "params.skip_leading_rows": "0",  # the header row reaches SQL, where it is checked

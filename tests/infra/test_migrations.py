@@ -1,0 +1,328 @@
+"""Declared migrations: parsed and checked against the contract, applied to a DuckDB warehouse and to BigQuery (fake client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pytest
+from google.api_core import exceptions
+
+from customer360 import contract, migrations
+
+AGENTS = contract.table("gold.agent_performance_summary")
+AGENT_COLUMNS = ", ".join(AGENTS.column_names)
+NAMES = {layer: f"c360_test_{layer}" for layer in contract.DATASETS}
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def agents_migration(folder: Path, select: str | None = None) -> migrations.Migration:
+    select = select or (
+        "select agent_id, agent_name, team, tickets_assigned, tickets_resolved, open_tickets, resolution_rate, "
+        "avg_resolution_hours, safe_cast(avg_csat as float64) as avg_csat from gold.agent_performance_summary"
+    )
+    return migrations.parse(write(folder, "0001_gold_agents_csat_as_float.sql",
+                                  f"-- table: gold.agent_performance_summary\n-- reason: avg_csat was text.\n{select}\n"))
+
+
+# ---------------------------------------------------------------------------
+# Declaring
+# ---------------------------------------------------------------------------
+
+
+def test_a_migration_names_its_table_reason_and_select(tmp_path):
+    migration = agents_migration(tmp_path)
+    assert (migration.id, migration.table, migration.reason) == (
+        "0001_gold_agents_csat_as_float", "gold.agent_performance_summary", "avg_csat was text."
+    )
+    assert migration.select_sql.startswith("select agent_id")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("fix.sql", "-- table: gold.customer_360\n-- reason: x\nselect 1", "name a migration NNNN_words.sql"),
+        ("0001_a.sql", "-- reason: x\nselect 1", "has no `-- table: ...` line"),
+        ("0001_a.sql", "-- table: gold.nope\n-- reason: x\nselect 1", "table gold.nope is not in the contract"),
+        ("0001_a.sql", "-- table: raw.customers\n-- reason: x\nselect 1", "raw tables are reloaded"),
+        ("0001_a.sql", "-- table: gold.agent_performance_summary\n-- reason: x\ndelete from x where true",
+         "must be one SELECT"),
+        ("0001_a.sql", "-- table: gold.agent_performance_summary\n-- reason: x\nselect agent_id from t",
+         "the SELECT returns agent_id; gold.agent_performance_summary needs agent_id, agent_name"),
+    ],
+)
+def test_a_bad_migration_file_is_a_clear_error(tmp_path, name, text, message):
+    with pytest.raises(migrations.MigrationError, match="^" + name.replace(".", r"\.")) as raised:
+        migrations.parse(write(tmp_path, name, text))
+    assert message in str(raised.value), raised.value
+
+
+def test_one_outstanding_migration_per_table(tmp_path):
+    agents_migration(tmp_path)
+    write(tmp_path, "0002_again.sql", f"-- table: gold.agent_performance_summary\n-- reason: again\nselect {AGENT_COLUMNS} from t")
+    with pytest.raises(migrations.MigrationError, match="already has migration 0001_gold_agents_csat_as_float.sql"):
+        migrations.declared(tmp_path)
+
+
+def test_the_repository_declares_only_valid_migrations():
+    declared = migrations.declared()
+    for ref, migration in declared.items():
+        assert migration.table == ref and migration.path.parent == migrations.MIGRATIONS_DIR
+
+
+# ---------------------------------------------------------------------------
+# Locally: a DuckDB warehouse that predates the contract
+# ---------------------------------------------------------------------------
+
+
+def warehouse_with(table_sql: str, rows: str | None = None) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA gold")
+    connection.execute(table_sql)
+    if rows:
+        connection.execute(f"INSERT INTO gold.agent_performance_summary VALUES {rows}")
+    return connection
+
+
+def columns(connection) -> list[tuple[str, str, str]]:
+    return connection.execute(
+        "select column_name, data_type, is_nullable from information_schema.columns "
+        "where table_schema = 'gold' and table_name = 'agent_performance_summary' order by ordinal_position"
+    ).fetchall()
+
+
+OLD_AGENTS = (
+    "CREATE TABLE gold.agent_performance_summary (agent_id VARCHAR NOT NULL, agent_name VARCHAR NOT NULL, "
+    "team VARCHAR, tickets_assigned BIGINT NOT NULL, tickets_resolved BIGINT NOT NULL, open_tickets BIGINT NOT NULL, "
+    "resolution_rate DOUBLE, avg_resolution_hours DOUBLE{last})"
+)
+
+
+def test_a_new_nullable_column_is_added_in_place():
+    connection = warehouse_with(OLD_AGENTS.format(last=""), "('A1', 'Ann', 'T', 3, 2, 1, 0.66, 4.5)")
+    (applied,) = migrations.apply_local(connection, {})
+    assert (applied.table, applied.action) == ("gold.agent_performance_summary", "added avg_csat")
+    assert columns(connection)[-1] == ("avg_csat", "DOUBLE", "YES")
+    assert connection.execute("select agent_id, avg_csat from gold.agent_performance_summary").fetchall() == [("A1", None)]
+
+
+def test_a_nullable_column_added_between_others_rebuilds_the_table_in_contract_order():
+    old = OLD_AGENTS.format(last=", avg_csat DOUBLE").replace("team VARCHAR, ", "")
+    connection = warehouse_with(old)
+    connection.execute("INSERT INTO gold.agent_performance_summary VALUES ('A1', 'Ann', 3, 2, 1, 0.66, 4.5, 4.0)")
+    (applied,) = migrations.apply_local(connection, {})
+    assert applied.action == "added team; in the contract's column order", applied
+    assert [name for name, _, _ in columns(connection)] == list(AGENTS.column_names)
+    assert connection.execute("select agent_id, team, avg_csat from gold.agent_performance_summary").fetchall() == [
+        ("A1", None, 4.0)
+    ]
+    assert migrations.apply_local(connection, {}) == [], "a second run changes nothing"
+
+
+def test_a_new_source_column_is_added_to_its_raw_table():
+    source = contract.SOURCES_BY_NAME["stores"]
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA raw")
+    old_columns = ", ".join(f"{name} VARCHAR" for name in source.column_names[:-1])
+    connection.execute(f'CREATE TABLE raw.stores ({old_columns}, "_PARTITIONDATE" DATE NOT NULL)')
+    (applied,) = migrations.apply_local(connection, {})
+    assert (applied.table, applied.action) == ("raw.stores", f"added {source.column_names[-1]}")
+    assert migrations.apply_local(connection, {}) == [], "a second run changes nothing"
+
+
+def test_a_required_column_relaxed_to_nullable_is_altered_in_place():
+    connection = warehouse_with(OLD_AGENTS.format(last=", avg_csat DOUBLE").replace("team VARCHAR", "team VARCHAR NOT NULL"))
+    (applied,) = migrations.apply_local(connection, {})
+    assert applied.action == "relaxed team to NULLABLE"
+    assert ("team", "VARCHAR", "YES") in columns(connection)
+
+
+def test_a_type_change_without_a_migration_is_refused_with_the_difference():
+    connection = warehouse_with(OLD_AGENTS.format(last=", avg_csat VARCHAR"))
+    with pytest.raises(migrations.MigrationError) as raised:
+        migrations.apply_local(connection, {})
+    message = str(raised.value)
+    assert "warehouse table gold.agent_performance_summary does not match the contract" in message, message
+    assert "avg_csat is VARCHAR in the warehouse, DOUBLE in the contract" in message, message
+    assert "no migration is declared" in message, message
+
+
+def test_a_declared_migration_rewrites_the_table_keeping_every_row(tmp_path):
+    connection = warehouse_with(
+        OLD_AGENTS.format(last=", avg_csat VARCHAR"),
+        "('A1', 'Ann', 'T', 3, 2, 1, 0.66, 4.5, '4.5'), ('A2', 'Bob', NULL, 0, 0, 0, NULL, NULL, 'n/a')",
+    )
+    migration = agents_migration(tmp_path)
+    connection.execute("BEGIN TRANSACTION")
+    (applied,) = migrations.apply_local(connection, {migration.table: migration})
+    connection.execute("COMMIT")
+    assert applied.migration == migration.id
+    assert columns(connection)[-1] == ("avg_csat", "DOUBLE", "YES")
+    assert ("agent_id", "VARCHAR", "NO") in columns(connection), "REQUIRED columns stay NOT NULL"
+    rows = connection.execute("select agent_id, avg_csat from gold.agent_performance_summary order by 1").fetchall()
+    assert rows == [("A1", 4.5), ("A2", None)]
+    assert migrations.apply_local(connection, {migration.table: migration}) == [], "a second run changes nothing"
+
+
+def test_a_failing_migration_leaves_the_table_as_it_was(tmp_path):
+    connection = warehouse_with(OLD_AGENTS.format(last=", avg_csat VARCHAR"), "('A1', 'Ann', 'T', 3, 2, 1, 0.5, 1.0, 'x')")
+    migration = agents_migration(tmp_path, select=(
+        "select agent_id, agent_name, team, tickets_assigned, tickets_resolved, open_tickets, resolution_rate, "
+        "avg_resolution_hours, cast(avg_csat as float64) as avg_csat from gold.agent_performance_summary"
+    ))
+    connection.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.Error):
+        migrations.apply_local(connection, {migration.table: migration})
+    connection.execute("ROLLBACK")
+    assert columns(connection)[-1] == ("avg_csat", "VARCHAR", "YES")
+    assert connection.execute("select count(*) from gold.agent_performance_summary").fetchone() == (1,)
+
+
+def test_a_warehouse_built_from_the_contract_needs_nothing():
+    from customer360 import engine
+
+    connection = duckdb.connect()
+    engine.ensure_schema(connection)
+    assert migrations.apply_local(connection, {}) == []
+
+
+# ---------------------------------------------------------------------------
+# In BigQuery: a fake client at the google-cloud-bigquery boundary
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeField:
+    name: str
+    field_type: str
+    mode: str = "NULLABLE"
+
+
+@dataclass
+class FakePartitioning:
+    field: str | None
+
+
+@dataclass
+class FakeEncryption:
+    kms_key_name: str
+
+
+@dataclass
+class FakeTable:
+    schema: list
+    time_partitioning: FakePartitioning | None = None
+    clustering_fields: list | None = None
+    labels: dict = field(default_factory=dict)
+    description: str | None = None
+    encryption_configuration: FakeEncryption | None = None
+
+
+class FakeJob:
+    def __init__(self, client):
+        self.client = client
+
+    def result(self):
+        self.client.finished += 1
+        return []
+
+
+class FakeClient:
+    def __init__(self, tables: dict[str, FakeTable]):
+        self.tables, self.queries, self.finished = tables, [], 0
+
+    def get_table(self, table_id: str):
+        if table_id not in self.tables:
+            raise exceptions.NotFound(f"Not found: Table {table_id}")
+        return self.tables[table_id]
+
+    def query(self, sql: str, job_id_prefix: str | None = None):
+        self.queries.append((sql, job_id_prefix))
+        return FakeJob(self)
+
+
+def contract_fields(table: contract.Table, **changes: str) -> list[FakeField]:
+    legacy = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
+    return [
+        FakeField(c.name, changes.get(c.name, legacy.get(c.type, c.type)), "REQUIRED" if c.required else "NULLABLE")
+        for c in table.columns
+    ]
+
+
+TABLE_ID = "acme-c360.c360_test_gold.agent_performance_summary"
+
+
+def test_the_cloud_migration_rewrites_a_table_that_differs_and_waits_for_the_job(tmp_path):
+    live = FakeTable(
+        contract_fields(AGENTS, avg_csat="STRING"),
+        labels={"app": "customer360", "layer": "gold"},
+        description="One row per agent_id.",
+        encryption_configuration=FakeEncryption("projects/k/locations/europe/keyRings/r/cryptoKeys/k"),
+    )
+    client = FakeClient({TABLE_ID: live})
+    migration = agents_migration(tmp_path)
+    said: list[str] = []
+    (applied,) = migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=said.append)
+    assert applied.migration == migration.id and client.finished == 1, "the job must be waited for"
+    ((sql, prefix),) = client.queries
+    assert prefix == f"c360_migration_{migration.id}_"
+    assert sql.startswith(f"create or replace table `{TABLE_ID}` (\n  agent_id STRING NOT NULL options(description = "), sql
+    assert "  avg_csat FLOAT64 options(description = " in sql, sql
+    assert 'labels = [("app", "customer360"), ("layer", "gold")]' in sql, sql
+    assert 'kms_key_name = "projects/k/locations/europe/keyRings/r/cryptoKeys/k"' in sql, sql
+    assert "FROM `acme-c360`.c360_test_gold.agent_performance_summary" in sql.split("\nas\n", 1)[1], sql
+    assert said == [f"gold.agent_performance_summary: running migration {migration.id} (avg_csat was text.)"]
+
+
+def test_the_cloud_migration_keeps_partitioning_and_clustering(tmp_path):
+    rejected = contract.table("ops.rejected_rows")
+    select = f"select {', '.join(rejected.column_names)} from ops.rejected_rows"
+    migration = migrations.parse(write(tmp_path, "0001_ops_rejected.sql", f"-- table: ops.rejected_rows\n-- reason: r\n{select}"))
+    table_id = "acme-c360.c360_test_ops.rejected_rows"
+    live = FakeTable(contract_fields(rejected, delivery_date="STRING"), FakePartitioning("delivery_date"), ["source", "reason"])
+    client = FakeClient({table_id: live})
+    migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
+    ((sql, _),) = client.queries
+    assert "\npartition by delivery_date\ncluster by source, reason\n" in sql, sql
+
+
+def test_the_cloud_migration_skips_a_table_that_already_matches_or_does_not_exist(tmp_path):
+    migration = agents_migration(tmp_path)
+    said: list[str] = []
+    client = FakeClient({TABLE_ID: FakeTable(contract_fields(AGENTS))})
+    assert migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=said.append) == []
+    assert client.queries == [] and "already ran" in said[0], said
+    empty = FakeClient({})
+    assert migrations.apply_cloud(empty, "acme-c360", NAMES, {migration.table: migration}, echo=said.append) == []
+    assert empty.queries == [] and "does not exist yet" in said[1], said
+
+
+
+def test_c360_migrate_runs_the_declared_migrations_against_the_stacks_project(tmp_path, monkeypatch):
+    from google.cloud import bigquery
+    from typer.testing import CliRunner
+
+    from customer360.cli import app
+
+    migration = agents_migration(tmp_path)
+    client = FakeClient({"acme-customer360-dev.c360_dev_gold.agent_performance_summary": FakeTable(
+        contract_fields(AGENTS, avg_csat="STRING"))})
+    created = {}
+
+    def fake_client(project, location):
+        created.update(project=project, location=location)
+        return client
+
+    monkeypatch.setattr(bigquery, "Client", fake_client)
+    monkeypatch.setattr(migrations, "declared", lambda: {migration.table: migration})
+    result = CliRunner().invoke(app, ["migrate", "--stack", "dev"])
+    assert result.exit_code == 0, result.output
+    assert created == {"project": "acme-customer360-dev", "location": "EU"}
+    assert len(client.queries) == 1 and "1 of 1 migrations ran" in result.output, result.output

@@ -1,0 +1,95 @@
+"""`c360 plan --diff HEAD` run as a user would, in a throwaway copy of the repository: exit codes and what it names."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from customer360.contract import REPO_ROOT
+
+STORES_REGION = '                ("region", "STRING", "Sales region of the store."),\n'
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A git repository holding this checkout's files (committed or not), with one commit."""
+    root = tmp_path_factory.mktemp("clone") / "repo"
+    listed = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    git(root, "init", "--quiet")
+    git(root, "-c", "user.name=test", "-c", "user.email=test@example.com", "add", "-A")
+    git(root, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "--quiet", "-m", "baseline")
+    return root
+
+
+@pytest.fixture
+def clone(repo: Path):
+    yield repo
+    git(repo, "checkout", "--quiet", "--", ".")
+
+
+def c360(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.run(
+        [sys.executable, "-c", "from customer360.cli import main; main()", *args],
+        cwd=repo, env=env, capture_output=True, text=True,
+    )
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{path} no longer holds {old!r}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_ref_that_does_not_exist_is_exit_2(clone):
+    result = c360(clone, "plan", "--stack", "dev", "--diff", "no-such-branch")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "'no-such-branch' names no commit" in result.stderr, result.stderr
+
+
+def test_a_required_column_on_a_silver_table_is_a_data_losing_replacement(clone):
+    status = git(clone, "status", "--porcelain")
+    edit(clone / "customer360/contract.py", STORES_REGION,
+         STORES_REGION + '                ("region_code", "STRING", "Code of the sales region.", True),\n')
+    result = c360(clone, "plan", "--stack", "dev", "--diff", "HEAD")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "+- gcp:bigquery/table:Table warehouse-silver-stores  DATA LOSS\n" in result.stdout, result.stdout
+    assert "new column region_code is REQUIRED" in result.stdout, result.stdout
+    assert git(clone, "status", "--porcelain") == status + " M customer360/contract.py\n", "the checkout was touched"
+    assert len(git(clone, "worktree", "list").splitlines()) == 1, "the temporary worktree was left behind"
+
+
+def test_a_nullable_column_is_an_update_in_place(clone):
+    edit(clone / "customer360/contract.py", STORES_REGION,
+         STORES_REGION + '                ("region_code", "STRING", "Code of the sales region."),\n')
+    result = c360(clone, "plan", "--stack", "dev", "--diff", "HEAD", "--format", "markdown")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| `~` | `gcp:bigquery/table:Table warehouse-silver-stores` | schema |  |" in result.stdout, result.stdout
+    assert "DATA LOSS" not in result.stdout, result.stdout
+
+
+def test_a_gold_sql_change_is_a_diff_of_that_procedure_alone(clone):
+    edit(clone / "sql/gold/agent_performance_summary.sql", "coalesce(all_agents.agent_name, 'Unknown')",
+         "coalesce(all_agents.agent_name, 'Unknown agent')")
+    result = c360(clone, "plan", "--stack", "dev", "--diff", "HEAD")
+    assert result.returncode == 0, result.stdout + result.stderr
+    changed = [line for line in result.stdout.splitlines() if line[:2] in ("+ ", "~ ", "+-", "- ")]
+    assert changed == ["~ gcp:bigquery/routine:Routine transform-procedure-step_gold_agent_performance_summary"], changed
+    assert "    definitionBody:\n      --- HEAD (" in result.stdout, result.stdout
+    assert any(line.strip().startswith("+") and "'Unknown agent'" in line for line in result.stdout.splitlines())
+    assert any(line.strip().startswith("-") and "'Unknown')" in line for line in result.stdout.splitlines())
