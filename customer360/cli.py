@@ -259,18 +259,32 @@ def load(
 @app.command()
 def backfill(
     first: Annotated[str, typer.Option("--from", help="First delivery day, YYYY-MM-DD.")],
-    last: Annotated[str, typer.Option("--to", help="Last delivery day, YYYY-MM-DD.")],
-    data: Annotated[Path | None, typer.Option(help="Folder of day folders (ROOT/YYYY-MM-DD/...) to load and process.")] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="Local DuckDB warehouse (with --data).")] = None,
+    last: Annotated[str, typer.Option("--to", help="Last delivery day, YYYY-MM-DD (inclusive).")],
+    data: Annotated[Path | None, typer.Option(help="Locally: folder of day folders (ROOT/YYYY-MM-DD/...) to load and process.")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Locally: the DuckDB warehouse (with --data).")] = None,
+    stack: Annotated[str | None, typer.Option(help="In BigQuery: the deployed stack whose transfers and daily pipeline are run.")] = None,
     memory_limit: MemoryOption = None,
     threads: ThreadsOption = None,
 ) -> None:
-    """Load and process every day folder under --data from --from to --to, one committed run per day."""
+    """Load and process the delivery days --from..--to: locally from --data into --warehouse (a committed run per
+    day), or in BigQuery for --stack (manual transfer runs, then the daily pipeline per day)."""
     start, end = parse_date(first, "--from"), parse_date(last, "--to")
     if end < start:
         fail(f"--to {end} is before --from {start}", EXIT_BAD_INPUT)
+    if stack is not None:
+        if data is not None or warehouse is not None:
+            fail("give either --stack (BigQuery) or --data and --warehouse (local), not both", EXIT_BAD_INPUT)
+        from customer360.cloud_backfill import BackfillArgumentError, BackfillError, cloud_backfill
+
+        try:
+            cloud_backfill(stack, start, end, echo=console.print)
+        except BackfillArgumentError as error:
+            fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
+        except BackfillError as error:
+            fail(f"stack {stack}: {error}", EXIT_PIPELINE_FAILED)
+        return
     if data is None or warehouse is None:
-        fail("give --data ROOT and --warehouse FILE", EXIT_BAD_INPUT)
+        fail("give --data ROOT and --warehouse FILE (local), or --stack STACK (BigQuery)", EXIT_BAD_INPUT)
     from customer360.delivery import date_of_folder_name
 
     if not data.is_dir():
@@ -667,20 +681,3 @@ def migrate(
     client = bigquery.Client(project=settings.project, location=settings.location)
     applied = migrations.apply_cloud(client, settings.project, settings.dataset_names, declared, echo=console.print)
     console.print(f"{len(applied)} of {len(declared)} migrations ran; the others were not needed.")
-
-
-@app.command("backfill")
-def backfill_command(
-    stack: Annotated[str, typer.Option(help="Deployed stack: its transfers and daily pipeline are run.")],
-    first: Annotated[str, typer.Option("--from", help="First delivery day, YYYY-MM-DD.")],
-    last: Annotated[str, typer.Option("--to", help="Last delivery day, YYYY-MM-DD (inclusive).")],
-) -> None:
-    """Re-load the delivery days FROM..TO into raw in BigQuery with manual transfer runs, then run the daily pipeline."""
-    from customer360.cloud_backfill import BackfillArgumentError, BackfillError, cloud_backfill
-
-    try:
-        cloud_backfill(stack, parse_run_date(first), parse_run_date(last), echo=console.print)
-    except BackfillArgumentError as error:
-        fail(f"stack {stack}: {error}", EXIT_BAD_INPUT)
-    except BackfillError as error:
-        fail(f"stack {stack}: {error}", EXIT_PIPELINE_FAILED)

@@ -173,6 +173,14 @@ def discover(folder: Path) -> Delivery:
                 f"(expected one of: {', '.join(contract.SOURCES_BY_NAME)})"
             )
         delivery.files.append(DeliveryFile(source, entry))
+    for source_name in delivery.sources:
+        compressed = {f.path.name.endswith(".gz") for f in delivery.files_of(source_name)}
+        if len(compressed) > 1:
+            example = next(f for f in delivery.files_of(source_name) if f.path.name.endswith(".gz"))
+            raise DeliveryError(
+                f"{display(example.path)}: {source_name} mixes .csv and .csv.gz files; one BigQuery load reads "
+                "either compressed or plain files, so deliver all of a source's files one way"
+            )
     if not delivery.files:
         if day_folders:
             raise DeliveryError(

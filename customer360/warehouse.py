@@ -255,6 +255,14 @@ def prepare(connection: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         )
     if version is not None and version < LAYOUT_VERSION:
         done += _migrate_from_1(connection)
+    if version is not None:
+        from customer360 import migrations
+
+        try:
+            applied = migrations.apply_local(connection)
+        except migrations.MigrationError as error:
+            raise WarehouseError(f"{display(path)}: {error}") from None
+        done += [f"{change.table}: {change.action}" for change in applied]
     problems = drift(connection)
     if problems:
         raise WarehouseError(

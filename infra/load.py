@@ -44,7 +44,7 @@ def delivery_files_template(bucket: str, source: contract.Source, day: str) -> s
     https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-csv): a day folder is all
     .csv or all .csv.gz per source.
     """
-    return f"gs://{bucket}/{source.name}/{day}/*.csv*"
+    return contract.cloud_data_path_template(bucket, source, day)
 
 
 def load_params(bucket: str, source: contract.Source, days_late: int = 0) -> dict[str, str]:
