@@ -313,14 +313,19 @@ def transpile_for_binding(sql: str) -> tuple[str, frozenset[str]]:
     cached = _translations.get(key)
     if cached is not None:
         return cached[0], frozenset(cached[1])
+    translated, names = translate_for_binding(sql)
+    _translations.put(key, [translated, sorted(names)])
+    return translated, names
+
+
+def translate_for_binding(sql: str) -> tuple[str, frozenset[str]]:
+    """transpile_for_binding without any cache."""
     trees = _parse(sql)
     if len(trees) != 1:
         raise TranspileError(f"expected one statement, found {len(trees)}")
     tree = trees[0].copy()
     names = frozenset(parameter_names(tree))
-    translated = to_duckdb_tree(tree).sql(dialect="duckdb")
-    _translations.put(key, [translated, sorted(names)])
-    return translated, names
+    return to_duckdb_tree(tree).sql(dialect="duckdb"), names
 
 
 def function_to_macro(dataset: str, name: str, arguments: list[str], body: str) -> str:

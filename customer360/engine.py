@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from customer360 import contract, csvload, dialect, sqlgen, warehouse
 from customer360.contract import Step
@@ -162,7 +163,7 @@ def _load_source(connection, delivery: Delivery, source: contract.Source, day: d
             finally:
                 connection.unregister("delivery_batches")
             stats = reader.finish(count)
-        except (CsvError, duckdb.Error, OSError) as error:
+        except (CsvError, duckdb.Error, OSError, pa.ArrowException) as error:
             if reader is not None:
                 reader.close()
             if isinstance(error, duckdb.InterruptException):
@@ -533,6 +534,8 @@ class Run:
                 result.steps.append(skipped)
                 if self.on_step:
                     self.on_step(index, total, skipped)
+                if self.options.fail_after_step == step.name:
+                    raise PipelineError(f"injected failure after step {step.name}")
                 continue
             step_values = dict(values)
             if step.kind == "silver":

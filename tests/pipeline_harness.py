@@ -127,14 +127,26 @@ def snapshot(warehouse: Path, *, skip: tuple[str, ...] = ()) -> dict[str, list[t
         connection.close()
 
 
-RUN_LOGS = ("ops.pipeline_runs", "ops.data_quality_results")
+RUN_LOGS = ("ops.pipeline_runs", "ops.data_quality_results", "ops.run_partitions", "ops.run_changes",
+            "ops.warehouse_info")
+# Columns that name the run or the moment of a load or run: what a forced re-run may change.
+RUN_COLUMNS = {
+    "ops.rejected_rows": ("run_id",),
+    "ops.processed_partitions": ("run_id", "processed_at", "loaded_at"),
+    "ops.raw_partitions": ("loaded_at", "files"),
+}
 
 
 def without_run_ids(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
-    """Drops the run logs and the run_id column of ops.rejected_rows: what a forced re-run may change."""
+    """Drops the run logs and the columns naming runs and load times: what a forced re-run may change."""
     kept = {name: rows for name, rows in tables.items() if name not in RUN_LOGS}
-    if "ops.rejected_rows" in kept:
-        kept["ops.rejected_rows"] = sorted((row[:-1] for row in kept["ops.rejected_rows"]), key=repr)
+    for name, columns in RUN_COLUMNS.items():
+        if name in kept:
+            names = contract.table(name).column_names
+            dropped = {names.index(c) for c in columns}
+            kept[name] = sorted(
+                (tuple(v for i, v in enumerate(row) if i not in dropped) for row in kept[name]), key=repr
+            )
     return kept
 
 
@@ -145,7 +157,7 @@ def without_run_ids(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
 from collections import Counter  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
-from customer360 import dialect, sqlgen  # noqa: E402
+from customer360 import dialect  # noqa: E402
 
 
 @dataclass
@@ -168,16 +180,19 @@ def _accounting_sql(source: contract.Source) -> str:
     rejected = (
         f"select raw_values from ops.rejected_rows where source = '{source.name}' and delivery_date = @run_date"
     )
-    key_match = " and ".join(
-        f"kept.{k} = {sqlgen.cleaned_key_expression(source, k, 'delivered')}" for k in source.primary_key
-    )
+    def cleaned_key(column: str) -> str:
+        cleaner = "silver.parse_whole_number" if source.silver.column(column).type == "INT64" else "silver.clean_string"
+        return f"{cleaner}(delivered.{column})"
+
+    key_match = " and ".join(f"kept.{k} = {cleaned_key(k)}" for k in source.primary_key)
+    raw_record = "to_json_string(struct(" + ", ".join(f"delivered.{c} as {c}" for c in source.column_names) + "))"
     return (
         f"select countif(not is_header) as raw, countif(is_header) as header_lines,\n"
         f"  countif(not is_header and not is_rejected and is_kept) as kept,\n"
         f"  countif(not is_header and not is_rejected and not is_kept) as unaccounted,\n"
         f"from (\n"
         f"  select ({exact_header}) as is_header,\n"
-        f"    {sqlgen.raw_record_expression(source, 'delivered')} in ({rejected}) as is_rejected,\n"
+        f"    {raw_record} in ({rejected}) as is_rejected,\n"
         f"    exists (select 1 from {source.silver.ref} as kept where {key_match}) as is_kept,\n"
         f"  from raw.{source.name} as delivered where _PARTITIONDATE = @run_date\n"
         f")"
@@ -263,8 +278,8 @@ def without_delivery_dates(tables: dict[str, list[tuple]]) -> dict[str, list[tup
 
 def table_digests(warehouse: Path, *, skip: tuple[str, ...] = RUN_LOGS) -> dict[str, tuple[int, int]]:
     """Every table's row count and an order-independent hash of its rows: equality for warehouses too big
-    to compare row by row. Like without_run_ids, it leaves out the run logs and ops.rejected_rows.run_id;
-    FLOAT64 columns are rounded to 9 decimals (see comparable)."""
+    to compare row by row. Like without_run_ids, it leaves out the run logs and the columns naming runs and
+    load times (RUN_COLUMNS); FLOAT64 columns are rounded to 9 decimals (see comparable)."""
     if not warehouse.exists():
         return {}
     connection = duckdb.connect(str(warehouse), read_only=True)
@@ -279,7 +294,7 @@ def table_digests(warehouse: Path, *, skip: tuple[str, ...] = RUN_LOGS) -> dict[
             if table is not None:
                 selected = [
                     f"round({c.name}, 9) as {c.name}" if c.type == "FLOAT64" else c.name
-                    for c in table.columns if not (name == "ops.rejected_rows" and c.name == "run_id")
+                    for c in table.columns if c.name not in RUN_COLUMNS.get(name, ())
                 ]
                 if table.dataset == "raw":
                     selected.append(f'"{contract.RAW_PARTITION_COLUMN}"')

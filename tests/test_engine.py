@@ -96,15 +96,16 @@ def test_a_failing_blocking_check_rolls_back_the_run(pipeline, tmp_path, monkeyp
     before = snapshot(pipeline.warehouse)
     # A key check that can never pass stands in for corrupted data.
     from customer360 import sqlgen
+    from customer360.sqlgen import checks
 
-    real = sqlgen.step_query
+    real = sqlgen.step_statements
 
     def broken(step):
         if step.name == "silver_keys_unique_and_present":
-            return "select 1 as violation"
+            return tuple(checks.quality_statements(step, "select 1 as violation"))
         return real(step)
 
-    monkeypatch.setattr(sqlgen, "step_query", broken)
+    monkeypatch.setattr(sqlgen, "step_statements", broken)
     folder = write_delivery(tmp_path / "day2", {"customers": [customer("C7")]})
     with pytest.raises(engine.PipelineError, match="silver_keys_unique_and_present failed"):
         engine.run_delivery(folder, DAY2, pipeline.warehouse)
@@ -173,16 +174,29 @@ def test_sources_may_be_delivered_as_folders_of_files(pipeline, tmp_path):
 runner = CliRunner()
 
 
-def test_cli_run_prints_a_summary_and_is_a_no_op_the_second_time(tmp_path):
+def test_cli_run_prints_a_line_per_step_and_totals_and_is_a_no_op_the_second_time(tmp_path):
     folder = write_delivery(tmp_path / "day1", MIXED_DELIVERY)
     warehouse = tmp_path / "w.duckdb"
     args = ["run", "--data", str(folder), "--run-date", "2026-01-05", "--warehouse", str(warehouse)]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    for heading in ("Rows by source", "Rejected rows", "Identity match rate", "Data-quality checks", "Steps"):
-        assert heading in first.output, f"summary lacks {heading!r}"
+    total = len(contract.PIPELINE)
+    for step in contract.PIPELINE:
+        assert f" {step.kind} {step.name} " in first.output, f"no progress line for step {step.name}"
+    assert f"{total}/{total} OK" in first.output, first.output
+    assert "PASS=" in first.output and "WARN=" in first.output and "ERROR=0" in first.output, first.output
+    assert "Rows by source" not in first.output, "the detailed tables belong behind --summary"
     second = runner.invoke(app, args)
-    assert second.exit_code == 0 and "nothing changed" in second.output, second.output
+    assert second.exit_code == 0 and "Nothing to do" in second.output, second.output
+
+
+def test_cli_run_summary_prints_the_detailed_tables(tmp_path):
+    folder = write_delivery(tmp_path / "day1", MIXED_DELIVERY)
+    result = runner.invoke(app, ["run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"),
+                                 "--run-date", "2026-01-05", "--summary"])
+    assert result.exit_code == 0, result.output
+    for heading in ("Rows by source", "Rejected rows", "Identity match rate", "Data-quality checks"):
+        assert heading in result.output, f"summary lacks {heading!r}"
 
 
 def test_cli_reports_bad_input_in_one_line_with_exit_code_2(tmp_path):
@@ -225,5 +239,6 @@ def test_cli_names_a_warehouse_that_cannot_be_opened(tmp_path):
     result = runner.invoke(app, ["run", "--data", str(folder), "--run-date", "2026-01-05",
                                  "--warehouse", str(not_a_database)])
     assert result.exit_code == 2, result.output
-    assert "notes.duckdb: cannot open warehouse" in result.output and "Traceback" not in result.output
+    assert "notes.duckdb: a text file" in result.output and "not a DuckDB warehouse" in result.output, result.output
+    assert "Traceback" not in result.output
     assert not_a_database.read_text(encoding="utf-8") == "these are notes, not a DuckDB file\n"

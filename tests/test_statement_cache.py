@@ -1,30 +1,42 @@
-"""The local engine translates each step statement once per process; the result must equal a fresh translation."""
+"""The local engine translates each step statement once and keeps the translation on disk; both must equal a fresh one."""
 
 from __future__ import annotations
 
-import datetime as dt
-
+import duckdb
 import pytest
 
-from customer360 import contract, dialect, engine, sqlgen
-
-PARAMETER_SETS = [
-    {"run_date": dt.date(2026, 1, 5), "run_id": "20260105-0123456789ab"},
-    {"run_date": dt.date(1999, 12, 31), "run_id": "o'brien \\ run"},
-]
+from customer360 import contract, dialect, sqlgen
+from customer360.cache import DiskCache
 
 
-@pytest.mark.parametrize("parameters", PARAMETER_SETS, ids=["typical", "quote-in-run-id"])
-def test_cached_translation_equals_a_fresh_one_for_every_step_statement(parameters):
-    for step in contract.PIPELINE:
-        for number, statement in enumerate(sqlgen.step_statements(step), start=1):
-            fresh = dialect.transpile_one(statement.sql, parameters)
-            assert engine.duckdb_statement(statement.sql, parameters) == fresh, (
-                f"step {step.name} statement {number}: cached translation differs"
-            )
+@pytest.mark.parametrize("step", contract.PIPELINE, ids=lambda s: s.name)
+def test_kept_translation_equals_a_fresh_one_for_every_step_statement(step):
+    for number, statement in enumerate(sqlgen.step_statements(step), start=1):
+        kept, names = dialect.transpile_for_binding(statement.sql)
+        fresh, fresh_names = dialect.translate_for_binding(statement.sql)
+        assert (kept, names) == (fresh, fresh_names), f"step {step.name} statement {number}: kept translation differs"
 
 
-def test_a_statement_containing_a_stand_in_is_translated_directly():
-    sql = "select '1000-01-01' as d, @run_date as r"
-    parameters = {"run_date": dt.date(2026, 1, 5), "run_id": "x"}
-    assert engine.duckdb_statement(sql, parameters) == dialect.transpile_one(sql, parameters)
+def test_bound_parameters_reach_duckdb_as_values_not_sql():
+    sql, names = dialect.transpile_for_binding("select @run_id as run_id, @run_date as run_date")
+    assert names == {"run_id", "run_date"}
+    tricky = "o'brien \\ run'); drop table x; --"
+    row = duckdb.connect().execute(sql, {"run_id": tricky, "run_date": "2026-01-05"}).fetchone()
+    assert row[0] == tricky
+
+
+def test_the_disk_cache_reads_back_what_it_wrote_and_ignores_a_corrupt_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("C360_CACHE_DIR", str(tmp_path))
+    salt = tmp_path / "salt.txt"
+    salt.write_text("v1", encoding="utf-8")
+    first = DiskCache("translations-test", salt)
+    key = first.key("select 1")
+    first.put(key, ["SELECT 1", []])
+    first.save()
+    assert DiskCache("translations-test", salt).get(key) == ["SELECT 1", []]
+    salt.write_text("v2", encoding="utf-8")
+    assert DiskCache("translations-test", salt).get(DiskCache("translations-test", salt).key("select 1")) is None, (
+        "a changed salt file must invalidate every entry"
+    )
+    (tmp_path / "translations-test.json").write_text("{not json", encoding="utf-8")
+    assert DiskCache("translations-test", salt).get(key) is None
