@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from customer360 import contract, sqlgen
+from customer360 import contract
 from customer360.sqlgen.text import string_literal
 
 RENDERED_PATH = contract.SCHEDULED_QUERIES_DIR / "daily_pipeline.sql"
@@ -177,7 +177,19 @@ def daily_script(
         "-- (https://cloud.google.com/bigquery/docs/scheduling-queries#set_up_scheduled_queries).",
         f"declare {_RUN_ID} string default generate_uuid();",
         f"declare {_STARTED_AT} timestamp default current_timestamp();",
-        f"declare {_DIGEST} string default {_literal(sqlgen.pipeline_digest())};",
+        # The digest of the deployed SQL, read from the datasets' routines at run time: a day processed
+        # under other SQL is processed again, and the script itself does not change with every SQL edit.
+        f"declare {_DIGEST} string default (",
+        "  select to_hex(sha256(string_agg(concat(routine_schema, '.', routine_name, ':', routine_definition), '\\n'",
+        "    order by routine_schema, routine_name)))",
+        "  from (",
+        *[
+            f"    {'union all ' if i else ''}select routine_schema, routine_name, routine_definition "
+            f"from {ref(dataset, 'INFORMATION_SCHEMA.ROUTINES')}"
+            for i, dataset in enumerate(("silver", "gold", "ops"))
+        ],
+        "  )",
+        ");",
         f"declare {_STEP} string default 'find pending partitions';",
         f"declare {_KIND} string default 'run';",
         f"declare {_TARGET} string default {_literal(run_partitions.replace('`', ''))};",

@@ -387,7 +387,7 @@ def test_every_sql_step_is_deployed_exactly_once(stack_run):
         routine = by_id[step.procedure_name]
         dataset = settings.dataset_names[step.procedure_dataset]
         assert routine["inputs"]["datasetId"] == dataset, f"{name(routine)} is not in {dataset}"
-        assert f"call `{settings.project}.{dataset}.{step.procedure_name}`(@run_date, pipeline_run_id);" in script
+        assert f"call `{settings.project}.{dataset}.{step.procedure_name}`(@run_date, pipeline_run_id, pipeline_sql_digest);" in script
         argument_types = [json.loads(a["dataType"])["typeKind"] for a in routine["inputs"]["arguments"]]
         assert argument_types == list(contract.QUERY_PARAMETERS.values()), f"{name(routine)} arguments {argument_types}"
         expected = sqlgen.procedure_body(step, settings.dataset_names, settings.project)

@@ -25,10 +25,27 @@ def test_render_writes_the_script(tmp_path):
 def test_steps_run_in_pipeline_order_inside_one_transaction():
     script = daily_script()
     body = statements_between(script, "begin transaction;", "commit transaction;")
-    calls = re.findall(r"^\s*call (\w+)\.(\w+)\(@run_date, pipeline_run_id\);", body, flags=re.MULTILINE)
+    calls = re.findall(r"^\s*call (\w+)\.(\w+)\(@run_date, pipeline_run_id, pipeline_sql_digest\);", body,
+                       flags=re.MULTILINE)
     assert calls == [(s.procedure_dataset, s.procedure_name) for s in contract.PIPELINE], calls
     recorded = re.findall(r"^\s*insert into ops\.pipeline_runs", body, flags=re.MULTILINE)
-    assert len(recorded) == len(contract.PIPELINE), "every step must be recorded in ops.pipeline_runs"
+    assert len(recorded) == len(contract.PIPELINE) + 1, "every step and the run must be recorded in ops.pipeline_runs"
+
+
+def test_silver_steps_run_only_for_sources_with_pending_partitions():
+    body = statements_between(daily_script(), "begin transaction;", "commit transaction;")
+    for step in (s for s in contract.PIPELINE if s.kind == "silver"):
+        guard = (f"if exists (select 1 from ops.run_partitions where run_id = pipeline_run_id "
+                 f"and source = '{step.source}') then")
+        assert guard in body and body.index(guard) < body.index(f"call silver.{step.procedure_name}("), step.name
+
+
+def test_a_run_with_nothing_pending_writes_nothing():
+    body = statements_between(daily_script(), "begin transaction;", "commit transaction;")
+    nothing = body[body.index("if pending_partition_count = 0 then"):]
+    nothing = nothing[:nothing.index("end if;")]
+    assert "rollback transaction;" in nothing and "return;" in nothing, nothing
+    assert body.index("if pending_partition_count = 0 then") < body.index("call "), "checked before any step"
 
 
 def test_failure_rolls_back_records_and_raises():
@@ -43,10 +60,25 @@ def test_only_statements_allowed_in_a_transaction():
     # SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE and temp objects; no DDL on permanent tables
     # (https://cloud.google.com/bigquery/docs/transactions).
     body = statements_between(daily_script(), "begin transaction;", "commit transaction;")
-    code = [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("--")]
-    for line in code:
-        first = line.split()[0].lower()
-        assert first in {"set", "call", "insert", "values"}, f"statement not expected in the transaction: {line}"
+    code = re.sub(r"--[^\n]*", "", body)
+    allowed = {"set", "call", "insert", "merge", "update", "delete", "if", "end", "rollback", "return"}
+    for statement in (s.strip() for s in code.split(";") if s.strip()):
+        first = re.split(r"\s+", statement)[0].lower()
+        if first == "if":
+            statement = statement[statement.lower().index(" then") + len(" then"):].strip() or "end"
+            first = re.split(r"\s+", statement)[0].lower()
+        assert first in allowed, f"statement not expected in the transaction: {statement[:120]}"
+        assert not re.match(r"(create|drop|alter)\b(?!\s+temp)", statement, re.IGNORECASE), statement[:120]
+
+
+def test_the_failure_is_recorded_even_when_the_transaction_is_already_gone():
+    script = daily_script()
+    handler = script[script.index("exception when error then"):]
+    rollback = handler[handler.index("begin"):handler.index("end;") + len("end;")]
+    assert "rollback transaction;" in rollback and "exception when error then" in rollback, (
+        "ROLLBACK must sit in its own block: it fails when the transaction was already cancelled"
+    )
+    assert handler.index(rollback) < handler.index("insert into ops.pipeline_runs")
 
 
 def test_jobs_are_labelled_with_valid_labels():
@@ -83,7 +115,7 @@ def test_real_names_are_fully_qualified():
     names = {layer: f"c360_{layer}" for layer in contract.DATASETS}
     script = daily_script(names, "acme-project", environment="dev")
     assert "insert into `acme-project.c360_ops.pipeline_runs`" in script
-    assert "call `acme-project.c360_silver.step_silver_customers`(@run_date, pipeline_run_id);" in script
+    assert "call `acme-project.c360_silver.step_silver_customers`(@run_date, pipeline_run_id, pipeline_sql_digest);" in script
     code = re.sub(r"--[^\n]*|'[^']*'|`[^`]*`", "", script)
     assert not re.search(r"\b(raw|silver|gold|ops)\.\w+", code), "a logical name survived qualification"
 
