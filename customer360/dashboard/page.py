@@ -247,7 +247,7 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
   <h2>Pipeline health</h2>
   {% if latest_run %}<p class="run-banner">Latest run <code>{{ latest_run.run_id }}</code> ({{ latest_run.engine }}) for delivery day <strong>{{ latest_run.run_date }}</strong>, started {{ latest_run.run_started_at }} UTC:
     {% if latest_run.unsuccessful_steps %}<span class="badge bad">{{ latest_run.unsuccessful_steps }} of {{ latest_run.steps }} steps did not succeed</span>
-    {% else %}<span class="badge good">all {{ latest_run.steps }} steps succeeded</span>{% endif %}</p>
+    {% else %}<span class="badge good">all {{ latest_run.steps }} steps succeeded{% if latest_run.skipped_steps %} ({{ latest_run.skipped_steps }} with nothing pending){% endif %}</span>{% endif %}</p>
   {% else %}<p class="empty">No pipeline runs recorded in ops.pipeline_runs yet.</p>{% endif %}
   <div class="grid">
     <div class="panel"><h3>Freshness per source</h3>
@@ -340,13 +340,20 @@ def _freshness(data: DashboardData) -> list[dict[str, Any]]:
     run_date = dt.date.fromisoformat(latest_run["run_date"]) if latest_run else None
     rows = []
     for f in data["freshness"]:
-        if f["latest_delivery"] is None:
+        if f.get("delivery_status") == "warn":
+            state, badge = f["delivery_detail"].split(";")[0], "warn"
+        elif f["latest_delivery"] is None:
             state, badge = "no data", "bad"
         elif run_date is None:
             state, badge = "delivered", "neutral"
         else:
             behind = (run_date - dt.date.fromisoformat(f["latest_delivery"])).days
-            state, badge = ("current", "good") if behind <= 0 else (f"{behind} day{'s' if behind > 1 else ''} behind", "warn")
+            if behind <= 0:
+                state, badge = "current", "good"
+            elif f.get("expected") == "on_change":
+                state, badge = f"{behind} day{'s' if behind > 1 else ''} behind (expected on change)", "neutral"
+            else:
+                state, badge = f"{behind} day{'s' if behind > 1 else ''} behind", "warn"
         rows.append({**f, "state": state, "badge": badge})
     return rows
 

@@ -72,11 +72,32 @@ def _select_all(ref: str, order_by: str) -> str:
 
 
 def _freshness_sql() -> str:
-    return "\nunion all\n".join(
-        f"select\n    '{s.name}' as source,\n    count(*) as silver_rows,\n"
-        f"    max({contract.DELIVERY_DATE_COLUMN}) as latest_delivery\nfrom {s.silver.ref}"
+    """Per source: how often it is expected, its latest delivery in silver, and the latest deliveries_arrived result."""
+    held = "\n    union all\n".join(
+        f"    select '{s.name}' as source, '{s.expected}' as expected, count(*) as silver_rows,\n"
+        f"        max({contract.DELIVERY_DATE_COLUMN}) as latest_delivery,\n    from {s.silver.ref}"
         for s in contract.SOURCES
     )
+    return f"""with
+held as (
+{held}
+),
+latest_check as (
+    select run_id,
+    from ops.data_quality_results
+    where check_name = 'deliveries_arrived'
+    order by checked_at desc, run_id desc
+    limit 1
+),
+arrivals as (
+    select subject as source, status as delivery_status, detail as delivery_detail,
+    from ops.data_quality_results
+    where check_name = 'deliveries_arrived' and run_id in (select run_id from latest_check)
+)
+select held.source, held.expected, held.silver_rows, held.latest_delivery, arrivals.delivery_status,
+    arrivals.delivery_detail,
+from held
+left join arrivals on held.source = arrivals.source"""
 
 
 QUERIES: dict[str, Query] = {
@@ -173,7 +194,8 @@ where recency = 1""",
     max(finished_at) as run_finished_at,
     sum(if(step_kind = 'run', null, duration_seconds)) as step_seconds,
     countif(step_kind != 'run') as steps,
-    countif(status != 'succeeded') as unsuccessful_steps,
+    countif(status not in ('succeeded', 'skipped')) as unsuccessful_steps,
+    countif(status = 'skipped') as skipped_steps,
 from ops.pipeline_runs
 group by run_id, run_date, engine
 order by run_started_at desc, run_id desc
@@ -181,7 +203,7 @@ limit 10""",
         ),
         Query(
             "freshness",
-            "Latest delivery day kept in silver, per source.",
+            "Per source: expected frequency, latest delivery day kept in silver, and whether the expected deliveries arrived.",
             _freshness_sql(),
         ),
         Query(
