@@ -193,7 +193,7 @@ def _identity() -> list[dict]:
 
 
 def _runs() -> tuple[list[dict], list[dict]]:
-    steps = [("load_" + s.name, "load", f"raw.{s.name}") for s in SOURCES]
+    steps = [("load_raw", "load", "raw")]
     steps += [(s.name, s.kind, s.target) for s in PIPELINE]
     runs, checks = [], []
     for run_index, run_date in enumerate(RUN_DATES):
