@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 
 from customer360.contract import SOURCES
-from customer360.generate.draws import Columns, take
+from customer360.generate.draws import Columns, repeat_rows
 
 # The dirty kinds of each source, in the order their codes are assigned (code = position + 1).
 # `duplicate` repeats a row exactly; `key_conflict` repeats a row's key with a different value;
@@ -158,10 +158,9 @@ def expand(source: str, columns: Columns) -> Columns:
     repeat = np.where(np.isin(codes, structural), 2, 1)
     if (repeat == 1).all():
         return columns
-    index = np.repeat(np.arange(codes.size), repeat)
-    out = take(columns, index)
-    first_copy = np.ones(index.size, dtype=bool)
-    first_copy[1:] = index[1:] != index[:-1]
+    out = repeat_rows(columns, repeat)
+    first_copy = np.ones(out["dirty_kind"].size, dtype=bool)
+    first_copy[(np.cumsum(repeat) - 1)[repeat == 2]] = False
     for kind in kinds:
         if kind != "duplicate" and kind in DIRTY_KINDS[source]:
             out["dirty_kind"][first_copy & (out["dirty_kind"] == kind_code(source, kind))] = 0

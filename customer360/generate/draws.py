@@ -60,8 +60,8 @@ def pick_weighted(rng: np.random.Generator, weights: np.ndarray, size: int) -> n
     return _bins_of(cdf, rng.random(size) * cdf[-1])
 
 
-# A cumulative table longer than this is searched through a guide table instead of bisected per draw: a
-# bisection of a table larger than the CPU cache misses the cache at almost every step.
+# Many draws from a table at least this long go through a guide table: a bisection per draw misses the
+# CPU cache at almost every step once the table outgrows it.
 _GUIDED_SEARCH_MIN = 4_096
 
 
@@ -69,23 +69,26 @@ def _bins_of(cdf: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per value, how many entries of the non-decreasing cdf are <= it (numpy.searchsorted, side="right")."""
     if cdf.size < _GUIDED_SEARCH_MIN or values.size < _GUIDED_SEARCH_MIN:
         return np.searchsorted(cdf, values, side="right").astype(np.int64)
-    # Guide table: for cell k of an even grid over [0, total), the answer at the cell's lower edge. Each
-    # value starts there (never past its answer, because answers grow with the value) and steps forward
-    # while the next entry is still <= it; with as many cells as entries, a value takes few steps.
+    # Guide table over an even grid of cells: guide[k] is the answer at cell k's lower edge k * step. A
+    # value starts at its cell's answer (never past its own, since answers grow with the value) and steps
+    # forward while the next entry is still <= it; with as many cells as entries that is rare.
     cells = cdf.size
     step = cdf[-1] / cells
-    edges = np.arange(cells + 1, dtype=np.float64) * step
-    guide = np.searchsorted(cdf, edges, side="right")
+    # guide[k] = #{j: cdf[j] <= k * step} = #{j: first_cell[j] <= k}, where first_cell[j] is the first k
+    # with k * step >= cdf[j]: estimated by division, then corrected exactly against k * step.
+    first_cell = np.minimum(np.ceil(cdf / step).astype(np.int64), cells + 1)
+    first_cell -= (first_cell > 0) & ((first_cell - 1) * step >= cdf)
+    first_cell += (first_cell <= cells) & (first_cell * step < cdf)
+    guide = np.cumsum(np.bincount(first_cell, minlength=cells + 2))[: cells + 1]
     cell = np.minimum((values / step).astype(np.int64), cells)
-    cell -= edges[cell] > values  # a division that rounded up lands one cell too far
+    cell -= cell * step > values  # a division that rounded up lands one cell too far
     found = guide[cell]
     active = np.flatnonzero(found < cdf.size)
     while active.size:
-        advance = cdf[found[active]] <= values[active]
-        active = active[advance]
+        active = active[cdf[found[active]] <= values[active]]
         found[active] += 1
         active = active[found[active] < cdf.size]
-    return found.astype(np.int64)
+    return found
 
 
 def format_codes(rng: np.random.Generator, n: int, codes: tuple[int, ...], weights: tuple[float, ...]) -> np.ndarray:
@@ -126,6 +129,11 @@ def concat(parts: list[Columns]) -> Columns:
 def take(columns: Columns, index: np.ndarray) -> Columns:
     """The rows at index, in that order."""
     return {name: values[index] for name, values in columns.items()}
+
+
+def repeat_rows(columns: Columns, times: np.ndarray) -> Columns:
+    """Every row repeated times[row] times, in order (a sequential copy, cheaper than take)."""
+    return {name: np.repeat(values, times) for name, values in columns.items()}
 
 
 def row_count(columns: Columns) -> int:

@@ -15,12 +15,11 @@ DISCOUNT_KIND_WEIGHTS = (0.62, 0.10, 0.28)
 
 
 def expand_to_lines(rng: np.random.Generator, orders: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expand orders into 1-5 lines: (order index per line, line number)."""
+    """Expand orders into 1-5 lines: (lines of each order, line number of each line in order)."""
     per_order = pick_weighted(rng, np.array(LINES_PER_ORDER_WEIGHTS), orders) + 1
-    order = np.repeat(np.arange(orders, dtype=np.int64), per_order)
     starts = np.cumsum(per_order) - per_order
-    line = np.arange(order.size, dtype=np.int64) - np.repeat(starts, per_order) + 1
-    return order, line
+    line = np.arange(per_order.sum(), dtype=np.int64) - np.repeat(starts, per_order) + 1
+    return per_order, line
 
 
 def line_amounts(rng: np.random.Generator, list_price_cents: np.ndarray, product: np.ndarray) -> Columns:
