@@ -258,3 +258,15 @@ def generate_command(
         f"{generated.elapsed_seconds:.1f} s ({generated.rows_per_second:,.0f} rows/s).",
         soft_wrap=True,
     )
+
+
+@app.command()
+def regenerate() -> None:
+    """Rewrite every committed generated file (data dictionary, daily script, stack inventories) that is stale."""
+    from customer360 import artifacts
+
+    rewritten = artifacts.regenerate()
+    for artifact in rewritten:
+        console.print(f"Rewrote {artifact.label} ({artifact.what})")
+    if not rewritten:
+        console.print(f"All {len(artifacts.artifacts())} generated files are up to date.")
