@@ -30,13 +30,14 @@
 #   loyalty members linked by customer_id, by e-mail only, by phone only (punctuated differently) or
 #   not at all. With dirty_rate=0 every value satisfies every cleaning rule of the silver layer and
 #   every reference resolves.
-# - Dirty rows (dirty.DIRTY_KINDS) are about `dirty_rate` of each file, at most one kind per row. Until
+# - Dirty rows (each source module's DIRTY) are about `dirty_rate` of each file, at most one kind per row. Until
 #   a kind has appeared COVERAGE[kind] times in the run it is forced in (up to a third of a file's
 #   rows), so even small runs exercise every rule; at the default scale over three days every hard
 #   and soft cleaning rule and every identity rule is hit.
 
 from __future__ import annotations
 
+import importlib
 import numbers
 import time
 from dataclasses import dataclass
@@ -46,10 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from customer360.contract import SOURCES
-from customer360.generate import (
-    customers, loyalty_members, online_orders, products, store_sales, stores, support_agents, support_tickets,
-)
-from customer360.generate.dirty import COVERAGE, DIRTY_KINDS, LATER_DAY_KINDS
+from customer360.generate.dirty import COVERAGE
 from customer360.generate.draws import BASE_COUNTS, MAX_SCALE, count
 from customer360.generate.run import Run
 from customer360.generate.writer import GeneratedFile
@@ -61,13 +59,11 @@ __all__ = [
 
 DEFAULT_START = date(2026, 1, 5)
 
-# The module that writes each source's file (a module with a `write(run, day_index, day)` function).
-SOURCE_MODULES = {
-    module.SOURCE: module
-    for module in (customers, products, stores, loyalty_members, support_agents, online_orders, store_sales,
-                   support_tickets)
-}
-assert set(SOURCE_MODULES) == {source.name for source in SOURCES}, "every contract source needs a generator module"
+# Each contract source's file is written by the module of the same name in this package, which holds its
+# DIRTY kinds and a `write(run, day_index, day)` function.
+SOURCE_MODULES = {source.name: importlib.import_module(f"{__name__}.{source.name}") for source in SOURCES}
+DIRTY_KINDS = {name: module.DIRTY.kinds for name, module in SOURCE_MODULES.items()}
+LATER_DAY_KINDS = {name: module.DIRTY.later_day for name, module in SOURCE_MODULES.items() if module.DIRTY.later_day}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand, kind_code
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_MILLIS, TS_OFFSET, TS_SPACE, TS_Z, email_layers
 from customer360.generate.vocabulary import CITIES, CITY_UTC_OFFSET_MINUTES, EMAIL_DOMAINS
@@ -16,6 +16,15 @@ if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "customers"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "pad_whitespace", "empty_string", "bad_email", "bad_phone", "bad_birth_date",
+        "bad_signup_date", "bad_updated_at", "duplicate", "version_pair"
+    ),
+    later_day=("stale_version",),
+    dimension=True,
+)
 
 COLUMNS = {
     "customer_id": "g_customer_id(customer_number)",
@@ -63,9 +72,9 @@ def write(run: Run, day_index: int, day: date) -> None:
         delivered, stale_pool = np.arange(len(crm)), None
     else:
         delivered, stale_pool = run.world.delta[SOURCE], run.world.stale_pool[SOURCE]
-    records, codes, variants = run.dirty.versioned_delivery(rng, SOURCE, delivered, stale_pool)
+    records, codes, variants = run.dirty.versioned_delivery(rng, DIRTY, delivered, stale_pool)
     # A record delivered with an unusable e-mail is re-delivered corrected on a later day.
-    crm.needs_fix[delivered] = codes[: delivered.size] == kind_code(SOURCE, "bad_email")
+    crm.needs_fix[delivered] = codes[: delivered.size] == DIRTY.code("bad_email")
     n = records.size
     frame = dict(
         customer_number=records + 1, first_name_index=crm.first[records], last_name_index=crm.last[records],
@@ -79,4 +88,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         utc_offset_minutes=CITY_UTC_OFFSET_MINUTES[crm.city[records]],
         dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES, DERIVED)
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES, DERIVED)

@@ -3,58 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
 from customer360.contract import SOURCES
 from customer360.generate.draws import Columns, repeat_rows
 
-# The dirty kinds of each source, in the order their codes are assigned (code = position + 1).
-# `duplicate` repeats a row exactly; `key_conflict` repeats a row's key with a different value;
-# `version_pair` repeats a versioned record in the same file with an older updated_at placed after the
-# newer one; `stale_version` (later days) re-delivers an existing record with an updated_at older than
-# the one already delivered. `unknown_*` reference an id that no dimension file ever delivers.
-# `missing_key` blanks the key of a fact line; in a dimension file it adds a blank-keyed copy of a record.
-DIRTY_KINDS: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "missing_key", "pad_whitespace", "empty_string", "bad_email", "bad_phone", "bad_birth_date",
-        "bad_signup_date", "bad_updated_at", "duplicate", "version_pair",
-    ),
-    "products": (
-        "missing_key", "pad_whitespace", "empty_category", "negative_price", "garbage_price",
-        "bad_updated_at", "duplicate", "version_pair",
-    ),
-    "stores": ("missing_key", "pad_whitespace", "empty_string", "bad_opened_date", "duplicate", "key_conflict"),
-    "online_orders": (
-        "missing_key", "invalid_timestamp", "bare_date_timestamp", "invalid_quantity", "invalid_price",
-        "negative_discount", "unparsable_discount", "discount_exceeds_total", "invalid_channel",
-        "invalid_status", "odd_case_enum", "pad_whitespace", "unknown_product", "unknown_customer",
-        "duplicate", "key_conflict",
-    ),
-    "store_sales": (
-        "missing_key", "invalid_timestamp", "bare_date_timestamp", "invalid_quantity", "invalid_price",
-        "negative_discount", "unparsable_discount", "discount_exceeds_total", "unknown_store",
-        "unknown_product", "unknown_card", "pad_whitespace", "empty_string", "odd_case_payment",
-        "duplicate", "key_conflict",
-    ),
-    "loyalty_members": (
-        "missing_key", "pad_whitespace", "empty_string", "bad_email", "bad_phone", "bad_tier",
-        "odd_case_tier", "bad_points", "bad_enrolled_date", "unknown_customer_id", "bad_updated_at",
-        "duplicate", "version_pair",
-    ),
-    "support_tickets": (
-        "missing_key", "invalid_timestamp", "invalid_channel", "invalid_status", "odd_case_enum",
-        "resolved_before_created", "bad_resolved_at", "bad_csat", "bad_email", "unknown_agent",
-        "unknown_customer_id", "pad_whitespace", "duplicate", "key_conflict",
-    ),
-    "support_agents": ("missing_key", "pad_whitespace", "bad_hire_date", "duplicate", "key_conflict"),
-}
-# Kinds that add a re-delivered record to a later day's delta file instead of altering a row.
-LATER_DAY_KINDS: dict[str, tuple[str, ...]] = {
-    "customers": ("stale_version",),
-    "products": ("stale_version",),
-    "loyalty_members": ("stale_version",),
-}
+# Every source module declares its dirty kinds as a DirtyKinds. `duplicate` repeats a row exactly;
+# `key_conflict` repeats a row's key with a different value; `version_pair` repeats a versioned record in
+# the same file with an older updated_at placed after the newer one; `stale_version` (later days)
+# re-delivers an existing record with an updated_at older than the one already delivered. `unknown_*`
+# reference an id that no dimension file ever delivers. `missing_key` blanks the key of a fact line; in a
+# dimension file it adds a blank-keyed copy of a record (an export glitch), so the record itself still
+# arrives and facts keep resolving.
+
 # How many times a kind must appear in a run before it is left to chance (default once): enough to
 # walk through the variants that matter, in the order the SQL macros list them.
 COVERAGE = {
@@ -63,16 +26,25 @@ COVERAGE = {
     "bad_tier": 2, "garbage_price": 2, "empty_category": 2, "bad_birth_date": 2,
 }
 STRUCTURAL_KINDS = ("duplicate", "key_conflict", "version_pair")
-# In dimension files a missing key is an extra, blank-keyed copy of a record (an export glitch), so the
-# record itself still arrives and facts keep resolving; in fact files the line itself loses its key.
-DIMENSIONS = ("customers", "products", "stores", "loyalty_members", "support_agents")
 # The n-th occurrence of a kind in a run gets variant n modulo this (divisible by every variant-list length).
 VARIANT_CYCLE = 840
 
 
-def kind_code(source: str, kind: str) -> int:
-    """The dirty-kind code of a source's kind (0 is a clean row)."""
-    return (DIRTY_KINDS[source] + LATER_DAY_KINDS.get(source, ())).index(kind) + 1
+@dataclass(frozen=True)
+class DirtyKinds:
+    """One source's dirty kinds; a kind's code is its position in kinds + later_day, plus 1 (0 is clean)."""
+
+    source: str
+    kinds: tuple[str, ...]
+    later_day: tuple[str, ...] = ()  # kinds that add a re-delivered record to a later day's file
+    dimension: bool = False  # a missing key adds a blank-keyed copy instead of blanking a line's key
+
+    @property
+    def every_kind(self) -> tuple[str, ...]:
+        return self.kinds + self.later_day
+
+    def code(self, kind: str) -> int:
+        return self.every_kind.index(kind) + 1
 
 
 class DirtyRows:
@@ -82,8 +54,7 @@ class DirtyRows:
         self.dirty_rate = dirty_rate
         self.occurrences: dict[str, Counter] = {source.name: Counter() for source in SOURCES}
 
-    def assign(self, rng: np.random.Generator, source: str, n: int,
-               kinds: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, rng: np.random.Generator, dirty: DirtyKinds, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Per row, a dirty-kind code (0 = clean) and a variant number; about dirty_rate of rows are dirty.
 
         Until a kind has appeared COVERAGE[kind] times in the run it is forced in (up to a third of the
@@ -91,13 +62,13 @@ class DirtyRows:
         variant number equal to n modulo VARIANT_CYCLE, so its first occurrences walk through that kind's
         variants in order (e.g. csat 0, 6, 4.5, x).
         """
-        kinds = DIRTY_KINDS[source] if kinds is None else kinds
+        kinds = dirty.kinds
         codes = np.zeros(n, dtype=np.int64)
         variant = rng.integers(0, 1 << 30, n)
         if self.dirty_rate <= 0 or n == 0:
             return codes, variant
-        all_kinds = DIRTY_KINDS[source] + LATER_DAY_KINDS.get(source, ())
-        seen = self.occurrences[source]
+        all_kinds = dirty.every_kind
+        seen = self.occurrences[dirty.source]
         wanted = [kind for round_ in range(max(COVERAGE.values())) for kind in kinds
                   if seen[kind] <= round_ < COVERAGE.get(kind, 1)]
         dirty_count = int(rng.binomial(n, self.dirty_rate))
@@ -118,33 +89,34 @@ class DirtyRows:
             seen[kind] += rows.size
         return codes, variant
 
-    def stale(self, rng: np.random.Generator, source: str, pool: np.ndarray, delta_size: int) -> np.ndarray:
+    def stale(self, rng: np.random.Generator, dirty: DirtyKinds, pool: np.ndarray, delta_size: int) -> np.ndarray:
         """Records re-delivered with an updated_at older than the one already delivered (dirty)."""
         if self.dirty_rate <= 0 or pool.size == 0:
             return np.zeros(0, dtype=np.int64)
         stale_count = int(rng.binomial(max(delta_size, 1), self.dirty_rate))
-        if not self.occurrences[source]["stale_version"]:
+        seen = self.occurrences[dirty.source]
+        if not seen["stale_version"]:
             stale_count = max(stale_count, 1)
         chosen = rng.choice(pool, size=min(stale_count, pool.size), replace=False)
-        self.occurrences[source]["stale_version"] += chosen.size
+        seen["stale_version"] += chosen.size
         return chosen
 
-    def versioned_delivery(self, rng: np.random.Generator, source: str, delivered: np.ndarray,
+    def versioned_delivery(self, rng: np.random.Generator, dirty: DirtyKinds, delivered: np.ndarray,
                            stale_pool: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(records, kind codes, variants) of a versioned dimension's file: the delivered records with their
         dirty kinds, then (on later days, stale_pool given) the stale re-deliveries."""
         if stale_pool is None:
             stale = np.zeros(0, dtype=np.int64)
         else:
-            stale = self.stale(rng, source, stale_pool, delivered.size)
-        codes, variants = self.assign(rng, source, delivered.size)
+            stale = self.stale(rng, dirty, stale_pool, delivered.size)
+        codes, variants = self.assign(rng, dirty, delivered.size)
         records = np.concatenate([delivered, stale])
-        codes = np.concatenate([codes, np.full(stale.size, kind_code(source, "stale_version"))])
+        codes = np.concatenate([codes, np.full(stale.size, dirty.code("stale_version"))])
         variants = np.concatenate([variants, rng.integers(0, 1 << 30, stale.size)])
         return records, codes, variants
 
 
-def expand(source: str, columns: Columns) -> Columns:
+def expand(dirty: DirtyKinds, columns: Columns) -> Columns:
     """Apply the structural dirty kinds: a row marked duplicate, key_conflict, version_pair (or, in a
     dimension file, missing_key) is written twice.
 
@@ -153,8 +125,8 @@ def expand(source: str, columns: Columns) -> Columns:
     blank-keyed version.
     """
     codes = columns["dirty_kind"]
-    kinds = STRUCTURAL_KINDS + (("missing_key",) if source in DIMENSIONS else ())
-    structural = [kind_code(source, kind) for kind in kinds if kind in DIRTY_KINDS[source]]
+    kinds = [kind for kind in STRUCTURAL_KINDS + (("missing_key",) if dirty.dimension else ()) if kind in dirty.kinds]
+    structural = [dirty.code(kind) for kind in kinds]
     repeat = np.where(np.isin(codes, structural), 2, 1)
     if (repeat == 1).all():
         return columns
@@ -162,6 +134,6 @@ def expand(source: str, columns: Columns) -> Columns:
     first_copy = np.ones(out["dirty_kind"].size, dtype=bool)
     first_copy[(np.cumsum(repeat) - 1)[repeat == 2]] = False
     for kind in kinds:
-        if kind != "duplicate" and kind in DIRTY_KINDS[source]:
-            out["dirty_kind"][first_copy & (out["dirty_kind"] == kind_code(source, kind))] = 0
+        if kind != "duplicate":
+            out["dirty_kind"][first_copy & (out["dirty_kind"] == dirty.code(kind))] = 0
     return out

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand, kind_code
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_OFFSET, TS_SPACE, TS_T, email_layers
 from customer360.generate.vocabulary import CITIES, CITY_UTC_OFFSET_MINUTES
@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "loyalty_members"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "pad_whitespace", "empty_string", "bad_email", "bad_phone", "bad_tier",
+        "odd_case_tier", "bad_points", "bad_enrolled_date", "unknown_customer_id", "bad_updated_at",
+        "duplicate", "version_pair"
+    ),
+    later_day=("stale_version",),
+    dimension=True,
+)
 OWN_EMAIL_FORM = 3  # first.last.N, an address of the member's own
 
 COLUMNS = {
@@ -68,8 +78,8 @@ def write(run: Run, day_index: int, day: date) -> None:
         delivered, stale_pool = np.arange(len(members)), None
     else:
         delivered, stale_pool = run.world.delta[SOURCE], run.world.stale_pool[SOURCE]
-    records, codes, variants = run.dirty.versioned_delivery(rng, SOURCE, delivered, stale_pool)
-    members.needs_fix[delivered] = codes[: delivered.size] == kind_code(SOURCE, "bad_email")
+    records, codes, variants = run.dirty.versioned_delivery(rng, DIRTY, delivered, stale_pool)
+    members.needs_fix[delivered] = codes[: delivered.size] == DIRTY.code("bad_email")
     crm = run.world.customers
     person = members.customer[records]
     linked = person >= 0
@@ -97,4 +107,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         crm_email_domain_index=np.where(linked, crm.email_domain[person], members.email_domain[records]),
         dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES, DERIVED)
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES, DERIVED)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import (
     BASE_COUNTS, US_PER_DAY, US_PER_HOUR, concat, date_digits, day_number, format_codes, pick_weighted, repeat_rows,
     row_count, take, utc_profile,
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "online_orders"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "invalid_timestamp", "bare_date_timestamp", "invalid_quantity", "invalid_price",
+        "negative_discount", "unparsable_discount", "discount_exceeds_total", "invalid_channel",
+        "invalid_status", "odd_case_enum", "pad_whitespace", "unknown_product", "unknown_customer",
+        "duplicate", "key_conflict"
+    ),
+)
 COMPLETED, RETURNED = ORDER_STATUSES.index("completed"), ORDER_STATUSES.index("returned")
 MEAN_LINES_PER_ORDER = 2.05
 GUEST = -1
@@ -82,5 +91,5 @@ def write(run: Run, day_index: int, day: date) -> None:
         frame = concat([lines, again])
     run.carry_over[SOURCE] = lines
     frame = dict(frame)
-    frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, SOURCE, row_count(frame))
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES)
+    frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, row_count(frame))
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)

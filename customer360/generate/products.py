@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_MICROS_Z, TS_SPACE, TS_T
 
@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "products"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "pad_whitespace", "empty_category", "negative_price", "garbage_price",
+        "bad_updated_at", "duplicate", "version_pair"
+    ),
+    later_day=("stale_version",),
+    dimension=True,
+)
 
 COLUMNS = {
     "product_id": "g_product_id(product_number)",
@@ -49,7 +58,7 @@ def write(run: Run, day_index: int, day: date) -> None:
         delivered, stale_pool = np.arange(len(products)), None
     else:
         delivered, stale_pool = run.world.delta[SOURCE], run.world.stale_pool[SOURCE]
-    records, codes, variants = run.dirty.versioned_delivery(rng, SOURCE, delivered, stale_pool)
+    records, codes, variants = run.dirty.versioned_delivery(rng, DIRTY, delivered, stale_pool)
     n = records.size
     frame = dict(
         product_number=records + 1, category_index=products.category[records], brand_index=products.brand[records],
@@ -58,4 +67,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         timestamp_format=format_codes(rng, n, (TS_T, TS_MICROS_Z, TS_SPACE), (0.7, 0.2, 0.1)),
         utc_offset_minutes=np.zeros(n, dtype=np.int64), dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import (
     BASE_COUNTS, US_PER_DAY, US_PER_HOUR, US_PER_SECOND, date_digits, day_number, pick_weighted, repeat_rows,
 )
@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "store_sales"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "invalid_timestamp", "bare_date_timestamp", "invalid_quantity", "invalid_price",
+        "negative_discount", "unparsable_discount", "discount_exceeds_total", "unknown_store",
+        "unknown_product", "unknown_card", "pad_whitespace", "empty_string", "odd_case_payment",
+        "duplicate", "key_conflict"
+    ),
+)
 MEAN_LINES_PER_TRANSACTION = 2.05
 ANONYMOUS = -1
 # Each till system writes one timestamp style: local time with offset, UTC, or UTC with Z.
@@ -67,5 +76,5 @@ def write(run: Run, day_index: int, day: date) -> None:
                  id_number=np.repeat(np.arange(1, transactions + 1, dtype=np.int64), lines_per_transaction),
                  line_number=line, **repeat_rows(per_transaction, lines_per_transaction), product_index=product,
                  **line_amounts(rng, run.world.products.price, product))
-    frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, SOURCE, n)
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES)
+    frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, n)
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)

@@ -7,13 +7,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.vocabulary import STORE_SUFFIXES
 
 if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "stores"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "pad_whitespace", "empty_string", "bad_opened_date", "duplicate", "key_conflict"
+    ),
+    dimension=True,
+)
 
 COLUMNS = {
     "store_id": "g_store_id(store_number)",
@@ -36,10 +43,10 @@ def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     stores = run.world.stores
     delivered = np.arange(len(stores)) if day_index == 0 else run.world.delta[SOURCE]
-    codes, variants = run.dirty.assign(rng, SOURCE, delivered.size)
+    codes, variants = run.dirty.assign(rng, DIRTY, delivered.size)
     frame = dict(
         store_number=delivered + 1, city_index=stores.city[delivered], suffix_index=stores.suffix[delivered],
         opened_day=stores.opened[delivered], opened_format=stores.opened_format[delivered],
         dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)

@@ -7,13 +7,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.vocabulary import TEAMS
 
 if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "support_agents"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "pad_whitespace", "bad_hire_date", "duplicate", "key_conflict"
+    ),
+    dimension=True,
+)
 
 COLUMNS = {
     "agent_id": "g_agent_id(agent_number)",
@@ -33,10 +40,10 @@ def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     agents = run.world.agents
     delivered = np.arange(len(agents)) if day_index == 0 else run.world.delta[SOURCE]
-    codes, variants = run.dirty.assign(rng, SOURCE, delivered.size)
+    codes, variants = run.dirty.assign(rng, DIRTY, delivered.size)
     frame = dict(
         agent_number=delivered + 1, first_name_index=agents.first[delivered], last_name_index=agents.last[delivered],
         team_index=agents.team[delivered], hired_day=agents.hired[delivered],
         hired_format=agents.hired_format[delivered], dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import expand
+from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import (
     BASE_COUNTS, US_PER_DAY, US_PER_HOUR, Columns, concat, date_digits, day_number, format_codes, pick_weighted,
     row_count, take, utc_profile,
@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from customer360.generate.run import Run
 
 SOURCE = "support_tickets"
+DIRTY = DirtyKinds(
+    SOURCE,
+    (
+        "missing_key", "invalid_timestamp", "invalid_channel", "invalid_status", "odd_case_enum",
+        "resolved_before_created", "bad_resolved_at", "bad_csat", "bad_email", "unknown_agent",
+        "unknown_customer_id", "pad_whitespace", "duplicate", "key_conflict"
+    ),
+)
 OPEN, PENDING, RESOLVED, CLOSED = (TICKET_STATUSES.index(s) for s in ("open", "pending", "resolved", "closed"))
 NEVER = np.iinfo(np.int64).max // 2
 UNASSIGNED = NO_CUSTOMER = -1
@@ -160,5 +168,5 @@ def write(run: Run, day_index: int, day: date) -> None:
     del opened_today["resolved_us"]
     run.carry_over[SOURCE] = concat([still_open, opened_today]) if still_open else opened_today
     frame = concat([tickets, resolved_earlier])
-    frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, SOURCE, row_count(frame))
-    run.writer.write(day, SOURCE, expand(SOURCE, frame), COLUMNS, OVERRIDES, DERIVED)
+    frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, row_count(frame))
+    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES, DERIVED)

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from customer360.contract import SOURCES_BY_NAME
-from customer360.generate.dirty import kind_code
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import Columns, row_count
 from customer360.generate.formats import sql_macros, sql_string
 
@@ -45,20 +45,22 @@ class CsvWriter:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="c360-generate")
         self.pending: list[Future] = []
 
-    def write(self, day: date, source: str, frame: Columns, columns: ColumnSql, overrides: Overrides,
+    def write(self, day: date, dirty: DirtyKinds, frame: Columns, columns: ColumnSql, overrides: Overrides,
               derived: tuple[dict[str, str], ...] = ()) -> None:
-        """Format the numeric columns with one SELECT and COPY them to OUT/<day>/<source>.csv.
+        """Format the numeric columns with one SELECT and COPY them to OUT/<day>/<source>.csv (the source
+        whose dirty kinds these are).
 
         `derived` are layers of helper columns computed once below the final SELECT (e.g. an e-mail's
         local part), which keeps the expanded macro expressions, and so planning time, small. The writer
         keeps `frame`: the caller must not change its arrays afterwards.
         """
+        source = dirty.source
         names = SOURCES_BY_NAME[source].column_names
         assert set(columns) == set(names), f"{source}: columns {sorted(set(columns) ^ set(names))} do not match the contract"
         select = []
         for name in names:
             clean = columns[name]
-            whens = [f"WHEN {kind_code(source, kind)} THEN {by_column[name].replace('{b}', clean)}"
+            whens = [f"WHEN {dirty.code(kind)} THEN {by_column[name].replace('{b}', clean)}"
                      for kind, by_column in overrides.items() if name in by_column]
             expression = f"CASE dirty_kind {' '.join(whens)} ELSE {clean} END" if whens else clean
             select.append(f'({expression})::VARCHAR AS "{name}"')
