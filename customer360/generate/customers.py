@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_MILLIS, TS_OFFSET, TS_SPACE, TS_Z, email_layers
@@ -68,10 +66,7 @@ DERIVED = email_layers(form_when_none=0)
 def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     crm = run.world.customers
-    if day_index == 0:
-        delivered, stale_pool = np.arange(len(crm)), None
-    else:
-        delivered, stale_pool = run.world.delta[SOURCE], run.world.stale_pool[SOURCE]
+    delivered, stale_pool = run.world.delivery(SOURCE, day_index)
     records, codes, variants = run.dirty.versioned_delivery(rng, DIRTY, delivered, stale_pool)
     # A record delivered with an unusable e-mail is re-delivered corrected on a later day.
     crm.needs_fix[delivered] = codes[: delivered.size] == DIRTY.code("bad_email")

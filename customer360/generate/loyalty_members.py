@@ -74,10 +74,7 @@ DERIVED = tuple(
 def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     members = run.world.members
-    if day_index == 0:
-        delivered, stale_pool = np.arange(len(members)), None
-    else:
-        delivered, stale_pool = run.world.delta[SOURCE], run.world.stale_pool[SOURCE]
+    delivered, stale_pool = run.world.delivery(SOURCE, day_index)
     records, codes, variants = run.dirty.versioned_delivery(rng, DIRTY, delivered, stale_pool)
     members.needs_fix[delivered] = codes[: delivered.size] == DIRTY.code("bad_email")
     crm = run.world.customers

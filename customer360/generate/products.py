@@ -54,10 +54,7 @@ OVERRIDES = {
 def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     products = run.world.products
-    if day_index == 0:
-        delivered, stale_pool = np.arange(len(products)), None
-    else:
-        delivered, stale_pool = run.world.delta[SOURCE], run.world.stale_pool[SOURCE]
+    delivered, stale_pool = run.world.delivery(SOURCE, day_index)
     records, codes, variants = run.dirty.versioned_delivery(rng, DIRTY, delivered, stale_pool)
     n = records.size
     frame = dict(

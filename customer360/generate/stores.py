@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.vocabulary import STORE_SUFFIXES
 
@@ -42,7 +40,7 @@ OVERRIDES = {
 def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     stores = run.world.stores
-    delivered = np.arange(len(stores)) if day_index == 0 else run.world.delta[SOURCE]
+    delivered, _ = run.world.delivery(SOURCE, day_index)
     codes, variants = run.dirty.assign(rng, DIRTY, delivered.size)
     frame = dict(
         store_number=delivered + 1, city_index=stores.city[delivered], suffix_index=stores.suffix[delivered],

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.vocabulary import TEAMS
 
@@ -39,7 +37,7 @@ OVERRIDES = {
 def write(run: Run, day_index: int, day: date) -> None:
     rng = run.rng(day_index, SOURCE)
     agents = run.world.agents
-    delivered = np.arange(len(agents)) if day_index == 0 else run.world.delta[SOURCE]
+    delivered, _ = run.world.delivery(SOURCE, day_index)
     codes, variants = run.dirty.assign(rng, DIRTY, delivered.size)
     frame = dict(
         agent_number=delivered + 1, first_name_index=agents.first[delivered], last_name_index=agents.last[delivered],

@@ -41,6 +41,15 @@ class World:
         self.delta: dict[str, np.ndarray] = {}
         self.stale_pool: dict[str, np.ndarray] = {}
 
+    def delivery(self, source: str, day_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(records a dimension's file delivers, records a stale re-delivery may pick or None on day 1):
+        every record on the first day, the changed and new ones later."""
+        if day_index == 0:
+            entities = {"customers": self.customers, "products": self.products, "stores": self.stores,
+                        "loyalty_members": self.members, "support_agents": self.agents}[source]
+            return np.arange(len(entities)), None
+        return self.delta[source], self.stale_pool.get(source)
+
     # -- the first day -------------------------------------------------------
 
     def build(self) -> None:

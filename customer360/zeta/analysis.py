@@ -9,7 +9,7 @@ from customer360 import contract
 from customer360.zeta.catalog import SYSTEM_VARIABLES, Catalog, Procedure, analyzer_options, registered_catalog_id
 from customer360.zeta.runtime import ZetaError, protos, runtime
 from customer360.zeta.syntax import (
-    Source, concrete, identifier, is_repeated, kind, parse_script, path_names, span, statements,
+    Source, identifier, is_repeated, kind, parse_script, path_names, span, statements,
 )
 from customer360.zeta.types import type_name, type_proto
 

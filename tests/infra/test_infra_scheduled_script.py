@@ -3,7 +3,7 @@
 import re
 
 from customer360 import bigquery_script, contract
-from customer360.bigquery_script import RENDERED_PATH, daily_script
+from customer360.bigquery_script import daily_script
 
 
 def statements_between(script: str, start: str, end: str) -> str:
