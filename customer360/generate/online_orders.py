@@ -9,8 +9,8 @@ import numpy as np
 
 from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import (
-    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, concat, date_digits, day_number, format_codes, pick_weighted, repeat_rows,
-    row_count, take, utc_profile,
+    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, concat, date_digits, day_number, format_codes, pick_weighted, row_count,
+    take, utc_profile,
 )
 from customer360.generate.formats import (
     TS_MICROS_Z, TS_MILLIS, TS_MILLIS_OFFSET, TS_OFFSET, TS_SPACE, TS_T, TS_Z,
@@ -74,11 +74,10 @@ def write(run: Run, day_index: int, day: date) -> None:
         channel_index=(rng.random(orders) < mobile_share).astype(np.int64),
         status_index=pick_weighted(rng, np.array([0.88, 0.07, 0.05]), orders),
     )
-    lines_per_order, line = expand_to_lines(rng, orders)
+    order, line = expand_to_lines(rng, orders)
     product = pick_weighted(rng, run.world.products.popularity, line.size)
-    lines = dict(id_date=np.full(line.size, date_digits(day), dtype=np.int64),
-                 id_number=np.repeat(np.arange(1, orders + 1, dtype=np.int64), lines_per_order),
-                 line_number=line, **repeat_rows(per_order, lines_per_order), product_index=product,
+    lines = dict(id_date=np.full(line.size, date_digits(day), dtype=np.int64), id_number=order + 1,
+                 line_number=line, **take(per_order, order), product_index=product,
                  **line_amounts(rng, run.world.products.price, product))
     frame = lines
     # Yesterday's completed orders that came back: every line re-delivered as returned (same keys).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from customer360.generate.draws import Columns, flags, pick_weighted
+from customer360.generate.draws import Columns, flags, pick_weighted, repeat_index
 from customer360.generate.formats import TS_BARE_DATE
 from customer360.generate.writer import ColumnSql, Overrides
 
@@ -15,11 +15,12 @@ DISCOUNT_KIND_WEIGHTS = (0.62, 0.10, 0.28)
 
 
 def expand_to_lines(rng: np.random.Generator, orders: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expand orders into 1-5 lines: (lines of each order, line number of each line in order)."""
+    """Expand orders into 1-5 lines: (order index of each line, its line number in the order)."""
     per_order = pick_weighted(rng, np.array(LINES_PER_ORDER_WEIGHTS), orders) + 1
+    order = repeat_index(per_order)
     starts = np.cumsum(per_order) - per_order
-    line = np.arange(per_order.sum(), dtype=np.int64) - np.repeat(starts, per_order) + 1
-    return per_order, line
+    line = np.arange(order.size, dtype=np.int64) - starts[order] + 1
+    return order, line
 
 
 def line_amounts(rng: np.random.Generator, list_price_cents: np.ndarray, product: np.ndarray) -> Columns:

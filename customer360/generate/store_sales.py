@@ -9,7 +9,7 @@ import numpy as np
 
 from customer360.generate.dirty import DirtyKinds, expand
 from customer360.generate.draws import (
-    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, US_PER_SECOND, date_digits, day_number, pick_weighted, repeat_rows,
+    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, US_PER_SECOND, date_digits, day_number, pick_weighted, take,
 )
 from customer360.generate.formats import TS_MICROS_Z, TS_MILLIS_OFFSET, TS_OFFSET, TS_SPACE, TS_T
 from customer360.generate.sale_lines import expand_to_lines, line_amounts, line_columns, line_overrides
@@ -69,12 +69,11 @@ def write(run: Run, day_index: int, day: date) -> None:
     per_transaction = dict(store_index=store, event_us=sold_us, timestamp_format=TILL_FORMATS[store % TILL_FORMATS.size],
                            utc_offset_minutes=offset, card_index=card,
                            payment_index=pick_weighted(rng, np.array([0.6, 0.2, 0.15, 0.05]), transactions))
-    lines_per_transaction, line = expand_to_lines(rng, transactions)
+    transaction, line = expand_to_lines(rng, transactions)
     n = line.size
     product = pick_weighted(rng, run.world.products.popularity, n)
-    frame = dict(id_date=np.full(n, date_digits(day), dtype=np.int64),
-                 id_number=np.repeat(np.arange(1, transactions + 1, dtype=np.int64), lines_per_transaction),
-                 line_number=line, **repeat_rows(per_transaction, lines_per_transaction), product_index=product,
+    frame = dict(id_date=np.full(n, date_digits(day), dtype=np.int64), id_number=transaction + 1,
+                 line_number=line, **take(per_transaction, transaction), product_index=product,
                  **line_amounts(rng, run.world.products.price, product))
     frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, n)
     run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)
