@@ -20,7 +20,7 @@ PARAMETERS = {"run_date": RUN_DATE, "run_id": "run-0001"}
 
 
 @pytest.fixture(scope="session")
-def reference() -> zeta._Runtime:
+def reference() -> zeta.Runtime:
     """The ZetaSQL runtime, loaded once per test process (the compiled module is cached on disk)."""
     return zeta.runtime()
 
