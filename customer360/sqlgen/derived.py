@@ -253,3 +253,25 @@ def work_tables(step: Step) -> list[str]:
             multiplicity = totals.member_count[2].split(".")[1]
             names += [f"{multiplicity}_delta_{step.name}", f"{multiplicity}_next_{step.name}"]
     return names
+
+
+def totals_definition(step: Step, totals: Totals) -> str:
+    """The totals table computed from the whole intermediate at once: what the run-by-run differences must add up to."""
+    spec = step.intermediate
+    group_list = ", ".join(totals.group_by)
+    entity = "to_json_string(struct(" + ", ".join(f"{c} as {c}" for c in spec.entity) + "))"
+    measures = [f"count(distinct {entity}) as {totals.entity_count}"]
+    measures += [f"coalesce(sum({source}), 0) as {target}" for target, source in totals.sums]
+    if totals.member_count:
+        measures.append(f"count(distinct {totals.member_count[1]}) as {totals.member_count[0]}")
+    return f"select {group_list}, {', '.join(measures)},\nfrom {step.target}\ngroup by {group_list}"
+
+
+def multiplicity_definition(step: Step, totals: Totals) -> str:
+    """The (group, member) counts of a totals table's distinct members, from the whole intermediate."""
+    _, member, _, count = totals.member_count
+    group_list = ", ".join(totals.group_by)
+    return (
+        f"select {group_list}, {member}, count(*) as {count},\nfrom {step.target}\n"
+        f"where {member} is not null\ngroup by {group_list}, {member}"
+    )

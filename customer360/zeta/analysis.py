@@ -74,7 +74,7 @@ class Analyzer:
 
     def __init__(self, catalog: Catalog | None = None, parameters: Mapping[str, str] | None = None):
         self.catalog = catalog if catalog is not None else Catalog.from_contract()
-        self.parameters = dict(contract.QUERY_PARAMETERS if parameters is None else parameters)
+        self.parameters = dict({**contract.QUERY_PARAMETERS, **contract.STEP_PARAMETERS} if parameters is None else parameters)
 
     def _request(self, catalog: Catalog | None, parameters, **what):
         p = protos()

@@ -140,6 +140,25 @@ SYSTEM_VARIABLES = {
 }
 
 
+# The dataset-level INFORMATION_SCHEMA views the daily script reads, with their documented columns
+# (https://cloud.google.com/bigquery/docs/information-schema-partitions,
+#  https://cloud.google.com/bigquery/docs/information-schema-routines).
+INFORMATION_SCHEMA_VIEWS = {
+    "PARTITIONS": (
+        ("table_catalog", "STRING"), ("table_schema", "STRING"), ("table_name", "STRING"), ("partition_id", "STRING"),
+        ("total_rows", "INT64"), ("total_logical_bytes", "INT64"), ("total_billable_bytes", "INT64"),
+        ("last_modified_time", "TIMESTAMP"), ("storage_tier", "STRING"),
+    ),
+    "ROUTINES": (
+        ("specific_catalog", "STRING"), ("specific_schema", "STRING"), ("specific_name", "STRING"),
+        ("routine_catalog", "STRING"), ("routine_schema", "STRING"), ("routine_name", "STRING"),
+        ("routine_type", "STRING"), ("data_type", "STRING"), ("routine_body", "STRING"),
+        ("routine_definition", "STRING"), ("external_language", "STRING"), ("is_deterministic", "STRING"),
+        ("security_type", "STRING"), ("created", "TIMESTAMP"), ("last_altered", "TIMESTAMP"), ("ddl", "STRING"),
+    ),
+}
+
+
 @dataclass
 class Procedure:
     """A stored procedure CALL statements may name: dataset.name(arguments)."""
@@ -167,6 +186,9 @@ class Catalog:
             if table.dataset == "raw":
                 columns += [(name, type_, True) for name, type_ in RAW_PSEUDO_COLUMNS]
             tables[table.ref] = columns
+        for dataset in contract.DATASETS:
+            for view, view_columns in INFORMATION_SCHEMA_VIEWS.items():
+                tables[f"{dataset}.INFORMATION_SCHEMA.{view}"] = [(n, t, False) for n, t in view_columns]
         return cls(tables, tuple(load_functions() if functions is None else functions), tuple(procedures))
 
     def copy(self) -> "Catalog":
@@ -196,6 +218,17 @@ class Catalog:
                 p.table.SimpleColumnProto(name=n, type=type_proto(t), is_pseudo_column=pseudo, is_writable_column=not pseudo)
                 for n, t, pseudo in columns
             ]
+            if ref.count(".") == 2:
+                # dataset.INFORMATION_SCHEMA.VIEW: a catalog inside the dataset's.
+                dataset, schema, name = ref.split(".")
+                parent = dataset_catalog(dataset)
+                inner = next((c for c in parent.catalog if c.name == schema), None)
+                if inner is None:
+                    inner = parent.catalog.add(name=schema)
+                inner.table.append(
+                    p.table.SimpleTableProto(name=name, full_name=ref, serialization_id=serial, column=column_protos)
+                )
+                continue
             if "." in ref:
                 dataset, name = ref.rsplit(".", 1)
                 dataset_catalog(dataset).table.append(
@@ -280,7 +313,7 @@ def analyzer_options(parameters: Mapping[str, str] | None = None, *, system_vari
         default_timezone="UTC",
         parse_location_record_type=p.popt.PARSE_LOCATION_RECORD_NONE,
     )
-    for name, type_ in (contract.QUERY_PARAMETERS if parameters is None else parameters).items():
+    for name, type_ in ({**contract.QUERY_PARAMETERS, **contract.STEP_PARAMETERS} if parameters is None else parameters).items():
         options.query_parameters.append(p.opt.AnalyzerOptionsProto.QueryParameterProto(name=name, type=type_proto(type_)))
     for path, type_ in SYSTEM_VARIABLES.items() if system_variables else ():
         options.system_variables.append(

@@ -64,7 +64,7 @@ def evaluate(
     unknown = set(tables) - set(catalog.tables)
     if unknown:
         raise ValueError(f"no table {sorted(unknown)} in the catalog")
-    parameter_types = dict(contract.QUERY_PARAMETERS)
+    parameter_types = {**contract.QUERY_PARAMETERS, **contract.STEP_PARAMETERS}
     request = p.ls.PrepareQueryRequest(
         sql=_reference_tables(sql, catalog),
         options=analyzer_options(parameter_types, system_variables=False),
