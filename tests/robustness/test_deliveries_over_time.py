@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from customer360 import contract, dialect, engine
@@ -108,7 +108,7 @@ _status = st.sampled_from(["completed", "returned", "cancelled"])
 
 _customers = st.lists(
     st.builds(lambda k, email, stamp: customer(k, email=email, updated_at=stamp),
-              st.sampled_from(["C1", "C2", "C3"]), st.sampled_from(["a@x.com", "b@x.com", ""]), _stamp),
+              st.sampled_from(["C1", "C2"]), st.sampled_from(["a@x.com", "b@x.com", ""]), _stamp),
     max_size=3,
 )
 _members = st.lists(
@@ -139,8 +139,9 @@ _delivery = st.fixed_dictionaries({}, optional={
     "customers": _customers, "loyalty_members": _members, "online_orders": _orders,
     "store_sales": _sales, "support_tickets": _tickets,
 }).filter(bool)
-# (day, delivery, how it arrives): run at once, or only loaded and processed by a later run.
-_event = st.tuples(st.sampled_from(range(len(DAYS))), _delivery, st.sampled_from(["run", "run", "load"]))
+# (day, delivery, how it arrives): run at once, or only loaded and processed by a later run. Most events
+# fall on the first two days, so that days share keys and re-deliveries withdraw what the other day holds.
+_event = st.tuples(st.sampled_from([0, 0, 1, 1, 2]), _delivery, st.sampled_from(["run", "run", "load"]))
 
 
 def _replay(root: Path, warehouse: Path, events, *, final_run: bool = True) -> dict[tuple[int, str], list]:
@@ -162,6 +163,12 @@ def _replay(root: Path, warehouse: Path, events, *, final_run: bool = True) -> d
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(events=st.lists(_event, min_size=2, max_size=5))
+# A day that held a key's winner is delivered again without it while another day still holds the key.
+@example(events=[(0, {"customers": [customer("C1", first_name="A", updated_at="2026-01-02 00:00:00")],
+                      "online_orders": [order_line("O1", customer_id="C1")]}, "run"),
+                 (1, {"customers": [customer("C1", first_name="B", updated_at="2026-01-01 00:00:00")],
+                      "online_orders": [order_line("O1", customer_id="C1", order_status="returned")]}, "run"),
+                 (0, {"customers": [], "online_orders": []}, "run")])
 def test_silver_and_gold_equal_the_current_deliveries_whatever_the_arrival(tmp_path_factory, events):
     root = tmp_path_factory.mktemp("sequence")
     warehouse = root / "sequence.duckdb"
