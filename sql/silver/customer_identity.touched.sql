@@ -22,8 +22,22 @@ changed_customers as (
     where changes.table_name = 'silver.customers'
 ),
 
+-- The e-mails and phones of changed customers, old and new: cards and tickets matching them may move.
+changed_emails as (
+    select email from changed_customers where email is not null
+    union distinct
+    select previous_email as email from changed_customers where previous_email is not null
+),
+
+changed_phones as (
+    select phone from changed_customers where phone is not null
+    union distinct
+    select previous_phone as phone from changed_customers where previous_phone is not null
+),
+
 -- Cards whose customer may change: changed cards, cards naming a changed customer by id, e-mail or
--- phone (old or new), and cards resolved to a changed customer.
+-- phone (old or new), and cards resolved to a changed customer. (Equality joins, one per way a card
+-- names a customer: a single join on "id or e-mail or phone" would compare every card with every customer.)
 reached_cards as (
     select key_value as loyalty_card_id,
     from changes
@@ -31,11 +45,15 @@ reached_cards as (
     union distinct
     select members.loyalty_card_id,
     from silver.loyalty_members as members
-    inner join changed_customers
-        on
-            members.customer_id = changed_customers.customer_id
-            or members.email in (changed_customers.email, changed_customers.previous_email)
-            or members.phone in (changed_customers.phone, changed_customers.previous_phone)
+    inner join changed_customers on members.customer_id = changed_customers.customer_id
+    union distinct
+    select members.loyalty_card_id,
+    from silver.loyalty_members as members
+    inner join changed_emails on members.email = changed_emails.email
+    union distinct
+    select members.loyalty_card_id,
+    from silver.loyalty_members as members
+    inner join changed_phones on members.phone = changed_phones.phone
     union distinct
     select source_id as loyalty_card_id,
     from silver.customer_identity
@@ -44,9 +62,7 @@ reached_cards as (
 
 -- E-mails a ticket can resolve through whose owner may change.
 reached_emails as (
-    select email from changed_customers where email is not null
-    union distinct
-    select previous_email as email from changed_customers where previous_email is not null
+    select email from changed_emails
     union distinct
     select members.email,
     from silver.loyalty_members as members
