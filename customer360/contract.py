@@ -45,6 +45,7 @@ class Table:
     columns: tuple[Column, ...]
     partition_by: str | None = None  # a DATE/TIMESTAMP column
     cluster_by: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # the columns naming a row (gold tables: their grain)
 
     @property
     def ref(self) -> str:
@@ -613,6 +614,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("average_order_value", "NUMERIC", "revenue / order_count.", True),
         ),
         cluster_by=("dimension",),
+        key=("dimension", "dimension_id"),
     ),
     Table(
         "gold",
@@ -631,6 +633,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("segment", "STRING", "High-Value, Loyalty Champions, One-Time Buyers, Repeat Buyers or Prospects.", True),
         ),
         cluster_by=("segment",),
+        key=("customer_key",),
     ),
     Table(
         "gold",
@@ -648,6 +651,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("is_peak", "BOOL", "activity_rank = 1.", True),
         ),
         cluster_by=("channel",),
+        key=("channel", "day_of_week_number", "hour_of_day"),
     ),
     Table(
         "gold",
@@ -664,6 +668,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("avg_resolution_hours", "FLOAT64", "Mean hours from creation to resolution over resolved tickets."),
             ("avg_csat", "FLOAT64", "Mean of the non-NULL CSAT scores."),
         ),
+        key=("agent_id",),
     ),
     Table(
         "gold",
@@ -696,6 +701,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("segment", "STRING", "Segment from gold.customer_segments.", True),
         ),
         cluster_by=("customer_key",),
+        key=("customer_key",),
     ),
 )
 

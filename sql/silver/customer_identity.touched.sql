@@ -1,7 +1,8 @@
--- Identifiers whose resolution the run's changes can affect: every CRM customer and loyalty card (few,
--- and re-resolved on every run), the customer_ids and cards on changed lines (now and before the
--- change), ids and cards that gained or lost what they resolve to, and the tickets of changed
--- customer_ids and e-mails.
+-- Identifiers whose resolution the run's changes can affect: changed CRM customers; loyalty cards that
+-- name a changed customer (by id, e-mail or phone, old or new) or changed themselves, and every card
+-- sharing a customer with one of them before or after (the card that speaks for a customer may change);
+-- the customer_ids and cards on changed lines (now and before the change), ids and cards that gained
+-- or lost what they resolve to, and the tickets of changed customer_ids and e-mails.
 with
 
 changes as (
@@ -73,6 +74,31 @@ reached_emails as (
     where table_name = 'silver.loyalty_members' and json_value(previous, '$.email') is not null
 ),
 
+-- The customers reached cards resolve to now, and those they may resolve to after the run.
+reached_keys as (
+    select cards.customer_key,
+    from silver.customer_identity as cards
+    where cards.source = 'loyalty_members' and cards.source_id in (select loyalty_card_id from reached_cards)
+    union distinct
+    select concat('L-', loyalty_card_id) as customer_key,
+    from reached_cards
+    union distinct
+    select customers.customer_id as customer_key,
+    from silver.loyalty_members as members
+    inner join silver.customers as customers on members.customer_id = customers.customer_id
+    where members.loyalty_card_id in (select loyalty_card_id from reached_cards)
+    union distinct
+    select customers.customer_id as customer_key,
+    from silver.loyalty_members as members
+    inner join silver.customers as customers on members.email = customers.email
+    where members.loyalty_card_id in (select loyalty_card_id from reached_cards)
+    union distinct
+    select customers.customer_id as customer_key,
+    from silver.loyalty_members as members
+    inner join silver.customers as customers on members.phone = customers.phone
+    where members.loyalty_card_id in (select loyalty_card_id from reached_cards)
+),
+
 changed_order_ids as (
     select lines.customer_id,
     from silver.online_order_lines as lines
@@ -102,14 +128,14 @@ changed_sale_cards as (
 )
 
 select 'customers' as entity_kind, customer_id as entity_id,
-from silver.customers
+from changed_customers
 union distinct
 select 'loyalty_members' as entity_kind, loyalty_card_id as entity_id,
-from silver.loyalty_members
+from reached_cards
 union distinct
-select source as entity_kind, source_id as entity_id,
-from silver.customer_identity
-where source in ('customers', 'loyalty_members')
+select 'loyalty_members' as entity_kind, cards.source_id as entity_id,
+from silver.customer_identity as cards
+where cards.source = 'loyalty_members' and cards.customer_key in (select customer_key from reached_keys)
 union distinct
 select 'online_orders' as entity_kind, customer_id as entity_id,
 from changed_order_ids
