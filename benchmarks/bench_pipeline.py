@@ -39,6 +39,7 @@ connection.close()
 class Measured:
     seconds: float
     peak_rss_bytes: int
+    cpu_seconds: float  # user + system: steadier than wall time when other work shares the cores
 
 
 def measure(command: list[str]) -> Measured:
@@ -50,7 +51,7 @@ def measure(command: list[str]) -> Measured:
     if os.waitstatus_to_exitcode(status) != 0:
         error = process.stderr.read().decode(errors="replace").strip().splitlines()
         raise SystemExit(f"{' '.join(command[:3])}... failed: {error[-1] if error else status}")
-    return Measured(seconds, usage.ru_maxrss * 1024)
+    return Measured(seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime)
 
 
 def c360(*arguments: str) -> list[str]:
@@ -98,8 +99,8 @@ def history(scale: float, days: int, out: Path) -> list[Measured]:
     series = []
     for day in day_dirs:
         series.append(measure(c360("run", "--data", str(day), "--warehouse", str(warehouse))))
-        print(f"  day {len(series):>3} {day.name}: {series[-1].seconds:7.1f} s, peak {gb(series[-1].peak_rss_bytes)} GB",
-              flush=True)
+        print(f"  day {len(series):>3} {day.name}: {series[-1].seconds:7.1f} s ({series[-1].cpu_seconds:7.1f} s of CPU), "
+              f"peak {gb(series[-1].peak_rss_bytes)} GB", flush=True)
     return series
 
 
@@ -113,18 +114,20 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.scale:
         print(f"{'scale':>6} {'rows':>11} {'gen rows/s':>11} {'run s':>8} {'floor s':>8} {'run/floor':>9} "
-              f"{'run peak GB':>11} {'floor peak GB':>13}")
+              f"{'cpu run/floor':>13} {'run peak GB':>11} {'floor peak GB':>13}")
         for scale in args.scale:
             r = one_day(scale, args.out)
             print(f"{r['scale']:>6g} {r['rows']:>11,} {r['generator_rows_per_s']:>11,.0f} {r['run'].seconds:>8.1f} "
                   f"{r['floor'].seconds:>8.1f} {r['run'].seconds / r['floor'].seconds:>9.2f} "
+                  f"{r['run'].cpu_seconds / r['floor'].cpu_seconds:>13.2f} "
                   f"{gb(r['run'].peak_rss_bytes):>11} {gb(r['floor'].peak_rss_bytes):>13}", flush=True)
     if args.history_days:
         print(f"\nhistory: {args.history_days} consecutive days at scale {args.history_scale:g}")
         series = history(args.history_scale, args.history_days, args.out)
         first, last = series[0], series[-1]
         peaks = [m.peak_rss_bytes for m in series]
-        print(f"day {len(series)} / day 1: run time {last.seconds / first.seconds:.2f}x, "
+        print(f"day {len(series)} / day 1: run time {last.seconds / first.seconds:.2f}x "
+              f"(CPU time {last.cpu_seconds / first.cpu_seconds:.2f}x), "
               f"peak memory {last.peak_rss_bytes / first.peak_rss_bytes:.2f}x "
               f"(peak memory over the series: {gb(min(peaks))}-{gb(max(peaks))} GB, "
               f"spread {max(peaks) / min(peaks) - 1:.0%})")
