@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from customer360 import contract, engine, generate, lineage
 from customer360.cli import app
 from pipeline_harness import snapshot, without_run_ids, write_delivery
+from zeta_harness import reference  # noqa: F401  (a fixture)
 
 runner = CliRunner()
 
@@ -216,3 +217,22 @@ def test_engine_check_judges_freshness_on_the_day_given(warehouse):
     result = engine.check(warehouse, as_of=dt.date(2026, 1, 12))
     arrived = next(s for s in result.steps if s.step == "deliveries_arrived")
     assert arrived.check_status == "warn" and "missing 2026-01-07" in (arrived.detail or ""), arrived
+
+
+def test_the_warehouse_scope_queries_are_valid_bigquery_that_carries_to_duckdb(reference):
+    from customer360 import sqlgen, validate
+    from customer360.sqlgen import derived
+
+    targets = []
+    for step in contract.PIPELINE:
+        if step.kind == "quality":
+            targets.append(validate.Target(f"<warehouse-scope check {step.name}>", text=sqlgen.step_query(step, "warehouse"),
+                                           transpile=True))
+        elif step.intermediate is not None:
+            targets.append(validate.Target(f"<every entity of {step.name}>", text=derived.every_entity(step),
+                                           transpile=True))
+    problems = validate.validate(targets, use_cache=False)
+    assert not problems, "\n".join(map(str, problems))
+    scoped = [t.text for t in targets if "check" in t.label]
+    assert not any("ops.run_changes" in text.lower() or "@run_id" in text for text in scoped), \
+        "a warehouse-scope check reads what the run wrote"
