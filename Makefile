@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo docs-dashboard test validate plan bench clean
+.PHONY: install demo docs-dashboard test validate plan bench generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ plan: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# Rewrites every committed generated file (see customer360/artifacts.py).
+generated: $(STAMP)
+	$(BIN)/c360 regenerate
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

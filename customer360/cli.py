@@ -845,3 +845,18 @@ def migrate(
     client = bigquery.Client(project=settings.project, location=settings.location)
     applied = migrations.apply_cloud(client, settings.project, settings.dataset_names, declared, echo=console.print)
     console.print(f"{len(applied)} of {len(declared)} migrations ran; the others were not needed.")
+
+
+@app.command()
+def regenerate() -> None:
+    """Rewrite every committed generated file (data dictionary, daily script, stack inventories) that is stale."""
+    from customer360 import artifacts
+
+    try:
+        rewritten = artifacts.regenerate()
+    except artifacts.RegenerationRefused as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    for artifact in rewritten:
+        console.print(f"Rewrote {artifact.label} ({artifact.what})")
+    if not rewritten:
+        console.print(f"All {len(artifacts.artifacts())} generated files are up to date.")

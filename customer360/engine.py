@@ -360,8 +360,10 @@ def _record_runs(connection, result: RunResult, started_at: dt.datetime, load: S
     rows.append((result.run_id, result.run_date, "run", "run", None, started_at, finished_at,
                  (finished_at - started_at).total_seconds(), result.rows_loaded, None, result.rows_rejected,
                  "succeeded", None, "duckdb", result.fingerprint))
-    connection.executemany(
-        f"INSERT INTO ops.pipeline_runs ({', '.join(_PIPELINE_RUN_COLUMNS)}) VALUES ({', '.join('?' * 15)})", rows
+    values = ", ".join(f"({', '.join('?' * len(_PIPELINE_RUN_COLUMNS))})" for _ in rows)
+    connection.execute(
+        f"INSERT INTO ops.pipeline_runs ({', '.join(_PIPELINE_RUN_COLUMNS)}) VALUES {values}",
+        [value for row in rows for value in row],
     )
 
 
@@ -388,7 +390,7 @@ def _summarise(connection, result: RunResult) -> None:
         ).fetchall()
     ]
     report = (contract.SQL_DIR / contract.REPORTS["identity_match_rate"]).read_text(encoding="utf-8")
-    result.match_rates = connection.execute(dialect.transpile_one(report)).fetchall()
+    result.match_rates = connection.execute(dialect.transpile_for_binding(report)[0]).fetchall()
     for table in contract.SILVER_TABLES + contract.GOLD_TABLES:
         if table.name in {s.silver.name for s in contract.SOURCES} or table.dataset == "gold":
             result.table_rows[table.ref] = int(connection.execute(f"SELECT count(*) FROM {table.ref}").fetchone()[0])
@@ -563,9 +565,9 @@ class Run:
             return
         connection.execute("DELETE FROM ops.run_changes")
         if pending:
-            connection.executemany(
-                "INSERT INTO ops.run_partitions VALUES (?, ?, ?, ?, ?)",
-                [(result.run_id, self.run_date, s, d, reason) for s, d, reason in pending],
+            connection.execute(
+                "INSERT INTO ops.run_partitions VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in pending),
+                [value for s, d, reason in pending for value in (result.run_id, self.run_date, s, d, reason)],
             )
         values = {"run_date": self.run_date, "run_id": result.run_id, "pipeline_digest": digest}
         days_by_source: dict[str, list[dt.date]] = {}

@@ -150,13 +150,22 @@ def _expected_columns(table: contract.Table) -> list[tuple[str, str, bool]]:
     return columns
 
 
-def _live_columns(connection, table: contract.Table) -> list[tuple[str, str, bool]]:
+def _all_live_columns(connection) -> dict[str, list[tuple[str, str, bool]]]:
+    """Every warehouse table's columns, read in one query."""
     rows = connection.execute(
-        "select column_name, data_type, is_nullable from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [table.dataset, table.name],
+        "select table_schema || '.' || table_name, column_name, data_type, is_nullable from information_schema.columns "
+        "where table_catalog = current_database() and table_schema in ('raw', 'silver', 'gold', 'ops') "
+        "order by table_schema, table_name, ordinal_position"
     ).fetchall()
-    return [(name, data_type.replace(" ", "").upper(), nullable == "NO") for name, data_type, nullable in rows]
+    found: dict[str, list[tuple[str, str, bool]]] = {}
+    for ref, name, data_type, nullable in rows:
+        found.setdefault(ref, []).append((name, data_type.replace(" ", "").upper(), nullable == "NO"))
+    return found
+
+
+def _live_columns(connection, table: contract.Table, every: dict | None = None) -> list[tuple[str, str, bool]]:
+    every = _all_live_columns(connection) if every is None else every
+    return every.get(table.ref, [])
 
 
 def _column_ddl(column: contract.Column) -> str:
@@ -234,8 +243,9 @@ def apply_local(connection, migrations: dict[str, Migration] | None = None) -> l
 
     migrations = declared() if migrations is None else migrations
     applied: list[Applied] = []
+    every = _all_live_columns(connection)
     for table in contract.ALL_TABLES:
-        live = _live_columns(connection, table)
+        live = _live_columns(connection, table, every)
         expected = _expected_columns(table)
         if not live or live == expected:
             continue

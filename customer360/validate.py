@@ -105,7 +105,7 @@ def all_targets() -> list[Target]:
 
 
 def _cache_path() -> Path:
-    return zeta._cache_dir() / "validate-results.json"
+    return zeta.cache_dir() / "validate-results.json"
 
 
 def _load_cache() -> dict[str, list[list]]:
@@ -134,7 +134,7 @@ def _fingerprint(catalog: zeta.Catalog, target: Target, dialect_source: str) -> 
     digest = hashlib.sha256()
     for part in (
         zeta.ZETASQL_VERSION,
-        Path(zeta.__file__).read_text(encoding="utf-8"),
+        *(path.read_text(encoding="utf-8") for path in sorted(Path(zeta.__file__).parent.glob("*.py"))),
         dialect_source if target.transpile else "",
         json.dumps([target.label, sorted(target.variables.items()), sorted((target.parameters or {}).items()) if target.parameters is not None else None]),
         target.sql(),

@@ -205,6 +205,14 @@ def drift(connection: duckdb.DuckDBPyConnection) -> list[str]:
     return problems
 
 
+def _missing_tables(connection: duckdb.DuckDBPyConnection) -> bool:
+    held = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema IN ('raw', 'silver', 'gold', 'ops')"
+    ).fetchone()[0]
+    return held < len(contract.ALL_TABLES)
+
+
 def _info(connection: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
     exists = connection.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
@@ -272,9 +280,10 @@ def prepare(connection: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         )
     for dataset in contract.DATASETS:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
-    for table in contract.ALL_TABLES:
-        connection.execute(create_table_sql(table))
-    create_functions(connection)
+    if version is None or version < LAYOUT_VERSION or _missing_tables(connection):
+        for table in contract.ALL_TABLES:
+            connection.execute(create_table_sql(table))
+    create_functions(connection, unless_current=True)
     if version is None:
         set_property(connection, VERSION_PROPERTY, str(LAYOUT_VERSION))
         done.append(f"created a new warehouse (layout {LAYOUT_VERSION})")
@@ -284,14 +293,27 @@ def prepare(connection: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return done
 
 
-def create_functions(connection: duckdb.DuckDBPyConnection) -> None:
-    """The SQL functions as DuckDB macros (created on every open: they are part of the code, not the data)."""
+FUNCTIONS_PROPERTY = "functions_digest"
+
+
+def create_functions(connection: duckdb.DuckDBPyConnection, *, unless_current: bool = False) -> None:
+    """The SQL functions as DuckDB macros: they are part of the code, so a change of the code replaces them.
+
+    With UNLESS_CURRENT, nothing is done when the warehouse records the same functions' digest.
+    """
     from customer360 import dialect, sqlgen
 
-    for function in sqlgen.functions():
-        connection.execute(
-            dialect.function_to_macro(function.dataset, function.name, [n for n, _ in function.arguments], function.body)
-        )
+    macros = [
+        dialect.function_to_macro(function.dataset, function.name, [n for n, _ in function.arguments], function.body)
+        for function in sqlgen.functions()
+    ]
+    digest = hashlib.sha256("\n".join(macros).encode()).hexdigest()[:16]
+    if unless_current and (_info(connection) or {}).get(FUNCTIONS_PROPERTY) == digest:
+        return
+    for macro in macros:
+        connection.execute(macro)
+    if unless_current:
+        set_property(connection, FUNCTIONS_PROPERTY, digest)
 
 
 def _migrate_from_1(connection: duckdb.DuckDBPyConnection) -> list[str]:

@@ -1,4 +1,4 @@
-"""Silver cleaning rules of SPEC section 3, pinned through the local engine."""
+"""Silver cleaning rules (docs/pipeline-rules.md#cleaning-rules), pinned through the local engine."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""De-duplication (SPEC section 3) and identity resolution (SPEC section 4)."""
+"""De-duplication and identity resolution (docs/pipeline-rules.md#de-duplication, docs/pipeline-rules.md#identity-resolution)."""
 
 from __future__ import annotations
 

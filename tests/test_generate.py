@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from customer360.cli import app
-from customer360.contract import SOURCES, SOURCES_BY_NAME
+from customer360.contract import ACCEPTED_VALUES, SOURCES, SOURCES_BY_NAME
 from customer360.generate import DIRTY_KINDS, generate
 
 START = date(2026, 1, 5)
@@ -21,7 +21,7 @@ DAYS = 3
 DIRTY_SCALE = 0.75
 
 # ---------------------------------------------------------------------------
-# A small, independent reading of SPEC section 3, used to judge the generated values.
+# A small, independent reading of the silver cleaning rules, used to judge the generated values.
 # ---------------------------------------------------------------------------
 
 TIMESTAMP = re.compile(
@@ -29,12 +29,10 @@ TIMESTAMP = re.compile(
 )
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MONEY = re.compile(r"^\$?\d+(\.\d+)?$")
+# Accepted enumeration values, as the contract declares them, per (source file, column); case-insensitive.
 ENUMS = {
-    ("online_orders", "channel"): {"web", "mobile_app"},
-    ("online_orders", "order_status"): {"completed", "cancelled", "returned"},
-    ("support_tickets", "channel"): {"phone", "email", "chat"},
-    ("support_tickets", "status"): {"open", "pending", "resolved", "closed"},
-    ("loyalty_members", "tier"): {"bronze", "silver", "gold", "platinum"},
+    (next(s.name for s in SOURCES if s.silver.ref == rule.table), rule.column): {v.lower() for v in rule.values}
+    for rule in ACCEPTED_VALUES
 }
 DATE_COLUMNS = {
     "customers": ("birth_date", "signup_date"),

@@ -1,4 +1,4 @@
-"""Gold table formulas of SPEC section 5, each pinned on small hand-made deliveries."""
+"""Gold table formulas (docs/pipeline-rules.md#gold-tables), each pinned on small hand-made deliveries."""
 
 from __future__ import annotations
 

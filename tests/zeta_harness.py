@@ -16,11 +16,12 @@ from customer360 import contract, dialect, engine, zeta
 
 RUN_DATE = dt.date(2024, 3, 11)
 PREVIOUS_DAY = RUN_DATE - dt.timedelta(days=1)
-PARAMETERS = {"run_date": RUN_DATE, "run_id": "run-0001"}
+PARAMETERS = {"run_date": RUN_DATE, "run_id": "run-0001", "pipeline_digest": "d", "delivery_dates": [RUN_DATE],
+              "fallback_dates": [PREVIOUS_DAY]}
 
 
 @pytest.fixture(scope="session")
-def reference() -> zeta._Runtime:
+def reference() -> zeta.Runtime:
     """The ZetaSQL runtime, loaded once per test process (the compiled module is cached on disk)."""
     return zeta.runtime()
 

@@ -127,15 +127,25 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
             f"    group by {', '.join(f'moved.{g}' for g in group)}\n"
             f") as members using ({group_list})"
         )
-        multiplicity_merge = Statement(
-            f"merge {multiplicity} as counts\nusing {member_delta} as moved\non {member_match}\n"
-            f"when matched and counts.{count} + moved.delta_rows = 0 then delete\n"
-            f"when matched then update set {count} = counts.{count} + moved.delta_rows\n"
-            f"when not matched then insert ({group_list}, {member}, {count})\n"
-            f"    values ({', '.join(f'moved.{c}' for c in group + [member])}, moved.delta_rows)"
-        )
+        next_counts = f"{multiplicity.split('.')[1]}_next_{step.name}"
+        multiplicity_statements = [
+            Statement(
+                f"create or replace temp table {next_counts} as\n"
+                f"select {', '.join(f'moved.{c}' for c in group + [member])},\n"
+                f"    coalesce(counts.{count}, 0) + moved.delta_rows as {count},\n"
+                f"from {member_delta} as moved\nleft join {multiplicity} as counts on {member_match}"
+            ),
+            Statement(
+                f"delete from {multiplicity} as counts\n"
+                f"where exists (select 1 from {member_delta} as moved where {member_match})"
+            ),
+            Statement(
+                f"insert into {multiplicity} ({group_list}, {member}, {count})\n"
+                f"select {group_list}, {member}, {count},\nfrom {next_counts}\nwhere {count} != 0"
+            ),
+        ]
     else:
-        multiplicity_merge = None
+        multiplicity_statements = []
     member_column = ", coalesce(members.delta_members, 0) as delta_members" if totals.member_count else ""
     statements.append(
         Statement(
@@ -151,26 +161,30 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
             f") as entities{member_sql}"
         )
     )
-    if multiplicity_merge is not None:
-        # After the crossings are counted against the counts as they were.
-        statements.append(multiplicity_merge)
-    sets = [f"{totals.entity_count} = totals.{totals.entity_count} + delta.delta_entities"]
-    sets += [f"{t} = totals.{t} + delta.delta_{t}" for t, _ in totals.sums]
-    inserted = [f"delta.{g}" for g in group] + ["delta.delta_entities"] + [f"delta.delta_{t}" for t, _ in totals.sums]
-    inserted_columns = group + [totals.entity_count] + [t for t, _ in totals.sums]
+    # After the crossings are counted against the counts as they were.
+    statements += multiplicity_statements
+    # The touched groups' next totals replace them; a group left with no entity is gone.
+    next_totals = f"{totals.table.split('.')[1]}_next_{step.name}"
+    columns = group + [totals.entity_count] + [t for t, _ in totals.sums]
+    moved = [f"coalesce(totals.{totals.entity_count}, 0) + delta.delta_entities as {totals.entity_count}"]
+    moved += [f"coalesce(totals.{t}, 0) + delta.delta_{t} as {t}" for t, _ in totals.sums]
     if totals.member_count:
-        sets.append(f"{totals.member_count[0]} = totals.{totals.member_count[0]} + delta.delta_members")
-        inserted.append("delta.delta_members")
-        inserted_columns.append(totals.member_count[0])
-    statements.append(
+        columns.append(totals.member_count[0])
+        moved.append(f"coalesce(totals.{totals.member_count[0]}, 0) + delta.delta_members as {totals.member_count[0]}")
+    statements += [
         Statement(
-            f"merge {totals.table} as totals\nusing {delta} as delta\non {group_match}\n"
-            f"when matched and totals.{totals.entity_count} + delta.delta_entities = 0 then delete\n"
-            f"when matched then update set\n    " + ",\n    ".join(sets) + "\n"
-            f"when not matched and delta.delta_entities != 0 then insert ({', '.join(inserted_columns)})\n"
-            f"    values ({', '.join(inserted)})"
-        )
-    )
+            f"create or replace temp table {next_totals} as\n"
+            f"select {', '.join(f'delta.{g}' for g in group)},\n    " + ",\n    ".join(moved) + ",\n"
+            f"from {delta} as delta\nleft join {totals.table} as totals on {group_match}"
+        ),
+        Statement(
+            f"delete from {totals.table} as totals\nwhere exists (select 1 from {delta} as delta where {group_match})"
+        ),
+        Statement(
+            f"insert into {totals.table} ({', '.join(columns)})\n"
+            f"select {', '.join(columns)},\nfrom {next_totals}\nwhere {totals.entity_count} != 0"
+        ),
+    ]
     return statements
 
 
@@ -251,7 +265,30 @@ def work_tables(step: Step) -> list[str]:
     names = [touched_table(step), f"previous_{step.name}", f"recomputed_{step.name}"]
     for totals in step.intermediate.totals:
         short = totals.table.split(".")[1]
-        names += [f"{short}_changes_{step.name}", f"{short}_delta_{step.name}"]
+        names += [f"{short}_changes_{step.name}", f"{short}_delta_{step.name}", f"{short}_next_{step.name}"]
         if totals.member_count:
-            names.append(f"{totals.member_count[2].split('.')[1]}_delta_{step.name}")
+            multiplicity = totals.member_count[2].split(".")[1]
+            names += [f"{multiplicity}_delta_{step.name}", f"{multiplicity}_next_{step.name}"]
     return names
+
+
+def totals_definition(step: Step, totals: Totals) -> str:
+    """The totals table computed from the whole intermediate at once: what the run-by-run differences must add up to."""
+    spec = step.intermediate
+    group_list = ", ".join(totals.group_by)
+    entity = "to_json_string(struct(" + ", ".join(f"{c} as {c}" for c in spec.entity) + "))"
+    measures = [f"count(distinct {entity}) as {totals.entity_count}"]
+    measures += [f"coalesce(sum({source}), 0) as {target}" for target, source in totals.sums]
+    if totals.member_count:
+        measures.append(f"count(distinct {totals.member_count[1]}) as {totals.member_count[0]}")
+    return f"select {group_list}, {', '.join(measures)},\nfrom {step.target}\ngroup by {group_list}"
+
+
+def multiplicity_definition(step: Step, totals: Totals) -> str:
+    """The (group, member) counts of a totals table's distinct members, from the whole intermediate."""
+    _, member, _, count = totals.member_count
+    group_list = ", ".join(totals.group_by)
+    return (
+        f"select {group_list}, {member}, count(*) as {count},\nfrom {step.target}\n"
+        f"where {member} is not null\ngroup by {group_list}, {member}"
+    )

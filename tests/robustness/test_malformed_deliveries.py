@@ -468,7 +468,7 @@ case(
 )
 case(
     id="null-like-strings",
-    decision="Only the empty string is NULL (SPEC 3): 'NULL', 'N/A', '\\N' are text where text is allowed and "
+    decision="Only the empty string is NULL (docs/pipeline-rules.md#cleaning-rules): 'NULL', 'N/A', '\\N' are text where text is allowed and "
              "invalid where a number is required.",
     deliveries=one({
         "customers.csv": csv_bytes("customers", [customer("C1", first_name="NULL", last_name="null", city="N/A",

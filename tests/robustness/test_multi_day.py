@@ -113,7 +113,7 @@ def test_day_by_day_gives_the_same_gold_as_all_days_delivered_at_once(tmp_path):
 
 def test_without_updated_at_the_delivery_day_is_what_all_at_once_cannot_know(tmp_path):
     """An order line re-delivered with another status and no updated_at: day by day the later delivery
-    wins (SPEC 3); delivered at once both copies share one delivery day and the deterministic tie-break on
+    wins (docs/pipeline-rules.md#de-duplication); delivered at once both copies share one delivery day and the deterministic tie-break on
     the cleaned values decides ('completed' sorts before 'returned'). This is the only way the two differ."""
     days = {DAY1: {"online_orders": [order_line("O1", order_status="completed")]},
             DAY2: {"online_orders": [order_line("O1", order_status="returned")]}}
