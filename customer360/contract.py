@@ -46,6 +46,7 @@ class Table:
     columns: tuple[Column, ...]
     partition_by: str | None = None  # a DATE/TIMESTAMP column
     cluster_by: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # the columns naming a row (gold tables: their grain)
 
     @property
     def ref(self) -> str:
@@ -461,15 +462,16 @@ CUSTOMER_IDENTITY = Table(
 INTERMEDIATE_TABLES: tuple[Table, ...] = (
     Table(
         "silver",
-        "order_groups",
-        "one row per (order, dimension group) that the order's counted lines fall in",
+        "order_products",
+        "one row per (order, product, store) of an order's counted lines, with the product's category",
         _cols(
             ("order_kind", "STRING", "online (an online order_id) or store (a store transaction_id).", True),
             ("order_id", "STRING", "The online order_id or the store transaction_id.", True),
-            ("dimension", "STRING", "product, category or store.", True),
-            ("dimension_id", "STRING", "product_id (UNKNOWN when NULL), category (Unknown for unknown products) or store_id (ONLINE, UNKNOWN).", True),
-            ("units", "INT64", "Units of the order's counted lines in the group.", True),
-            ("revenue", "NUMERIC", "Line revenue of the order's counted lines in the group.", True),
+            ("product_id", "STRING", "Product of the lines; UNKNOWN when NULL.", True),
+            ("category", "STRING", "The product's category; Unknown for a product not in the catalogue.", True),
+            ("store_id", "STRING", "Store of the lines: ONLINE for online orders, UNKNOWN when NULL.", True),
+            ("units", "INT64", "Units of those counted lines.", True),
+            ("revenue", "NUMERIC", "Line revenue of those counted lines.", True),
         ),
         cluster_by=("order_id",),
     ),
@@ -479,7 +481,7 @@ INTERMEDIATE_TABLES: tuple[Table, ...] = (
         "one row per (dimension, dimension_id) with counted lines",
         _cols(
             ("dimension", "STRING", "product, category or store.", True),
-            ("dimension_id", "STRING", "As in silver.order_groups.", True),
+            ("dimension_id", "STRING", "product_id, category or store_id, as in silver.order_products.", True),
             ("order_count", "INT64", "Orders with at least one counted line in the group.", True),
             ("units", "INT64", "Units of the counted lines.", True),
             ("revenue", "NUMERIC", "Revenue of the counted lines.", True),
@@ -613,6 +615,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("average_order_value", "NUMERIC", "revenue / order_count.", True),
         ),
         cluster_by=("dimension",),
+        key=("dimension", "dimension_id"),
     ),
     Table(
         "gold",
@@ -631,6 +634,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("segment", "STRING", "High-Value, Loyalty Champions, One-Time Buyers, Repeat Buyers or Prospects.", True),
         ),
         cluster_by=("segment",),
+        key=("customer_key",),
     ),
     Table(
         "gold",
@@ -648,6 +652,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("is_peak", "BOOL", "activity_rank = 1.", True),
         ),
         cluster_by=("channel",),
+        key=("channel", "day_of_week_number", "hour_of_day"),
     ),
     Table(
         "gold",
@@ -664,6 +669,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("avg_resolution_hours", "FLOAT64", "Mean hours from creation to resolution over resolved tickets."),
             ("avg_csat", "FLOAT64", "Mean of the non-NULL CSAT scores."),
         ),
+        key=("agent_id",),
     ),
     Table(
         "gold",
@@ -696,6 +702,7 @@ GOLD_TABLES: tuple[Table, ...] = (
             ("segment", "STRING", "Segment from gold.customer_segments.", True),
         ),
         cluster_by=("customer_key",),
+        key=("customer_key",),
     ),
 )
 
@@ -867,6 +874,12 @@ class Totals:
     # (totals column, member column, multiplicity table, its count column): distinct members over all
     # entities, kept through a table counting each (group, member)'s rows.
     member_count: tuple[str, str, str, str] | None = None
+    # The group's values as expressions over the intermediate's rows, when they are not its columns of the
+    # same names: several totals can then share one table (a constant dimension, then a column).
+    group_values: tuple[str, ...] | None = None
+
+    def group_value(self, index: int) -> str:
+        return self.group_values[index] if self.group_values else self.group_by[index]
 
 
 @dataclass(frozen=True)
@@ -1022,13 +1035,18 @@ _TICKETS = "silver.support_tickets"
 
 INTERMEDIATE_STEPS: tuple[Step, ...] = (
     _intermediate(
-        "order_groups", "silver.order_groups",
-        "Recompute the dimension groups of the orders the run touched and move order_group_totals by the difference.",
+        "order_products", "silver.order_products",
+        "Recompute the product, category and store groups of the orders the run touched and move "
+        "order_group_totals by the difference.",
         Intermediate(
             entity=("order_kind", "order_id"),
             scopes=(Scope(_ONLINE_LINES, "order_id", "online"), Scope(_STORE_LINES, "transaction_id", "store")),
-            totals=(Totals("silver.order_group_totals", ("dimension", "dimension_id"), "order_count",
-                           sums=(("units", "units"), ("revenue", "revenue"))),),
+            totals=tuple(
+                Totals("silver.order_group_totals", ("dimension", "dimension_id"), "order_count",
+                       sums=(("units", "units"), ("revenue", "revenue")),
+                       group_values=(f"'{dimension}'", column))
+                for dimension, column in (("product", "product_id"), ("category", "category"), ("store", "store_id"))
+            ),
         ),
     ),
     _intermediate(

@@ -172,6 +172,18 @@ def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# Work tables that the local engine keeps as DuckDB temporary tables: written and read within one
+# run, so they never reach the warehouse file (BigQuery's procedures need them as real tables).
+LOCAL_TEMPORARY_TABLES = {("ops", "run_changes"): "run_changes_of_this_run"}
+
+
+def _local_temporary_table(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Table) and (node.db, node.name) in LOCAL_TEMPORARY_TABLES and not node.catalog:
+        alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+        return exp.Table(this=exp.to_identifier(LOCAL_TEMPORARY_TABLES[(node.db, node.name)]), alias=alias)
+    return node
+
+
 _FIXES = (
     _in_unnest,
     _safe_prefix,
@@ -323,7 +335,7 @@ def translate_for_binding(sql: str) -> tuple[str, frozenset[str]]:
     trees = _parse(sql)
     if len(trees) != 1:
         raise TranspileError(f"expected one statement, found {len(trees)}")
-    tree = trees[0].copy()
+    tree = trees[0].copy().transform(_local_temporary_table)
     names = frozenset(parameter_names(tree))
     return to_duckdb_tree(tree).sql(dialect="duckdb"), names
 

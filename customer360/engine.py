@@ -563,7 +563,12 @@ class Run:
         if not pending and not full_refresh and selected is None:
             self._nothing_to_do(connection, result)
             return
-        connection.execute("DELETE FROM ops.run_changes")
+        # The run's change feed lives in a temporary table locally (customer360.dialect.LOCAL_TEMPORARY_TABLES).
+        changes = contract.table("ops.run_changes")
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {dialect.LOCAL_TEMPORARY_TABLES[('ops', 'run_changes')]} ("
+            + ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in changes.columns) + ")"
+        )
         if pending:
             connection.execute(
                 "INSERT INTO ops.run_partitions VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in pending),

@@ -135,6 +135,9 @@ def connect(path: Path, resources: Resources | None = None, *, read_only: bool =
         "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false",
         "memory_limit": resources.memory_limit,
+        # No statement relies on the order rows are stored in (results are compared as sets, and every
+        # order the product defines is an ORDER BY); without it DuckDB writes in parallel.
+        "preserve_insertion_order": "false",
     }
     if resources.threads:
         config["threads"] = str(resources.threads)

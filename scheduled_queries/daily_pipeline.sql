@@ -192,7 +192,7 @@ begin
     delete from silver.support_tickets where true;
     delete from silver.support_agents where true;
     delete from silver.customer_identity where true;
-    delete from silver.order_groups where true;
+    delete from silver.order_products where true;
     delete from silver.order_group_totals where true;
     delete from silver.activity_slots where true;
     delete from silver.slot_totals where true;
@@ -337,9 +337,9 @@ begin
   insert into ops.pipeline_runs (run_id, run_date, step, step_kind, target_table, started_at, finished_at, duration_seconds, status, message, engine, input_fingerprint)
     values (pipeline_run_id, @run_date, current_step, current_step_kind, current_target, pipeline_started_at, cast(null as timestamp), cast(null as float64), 'succeeded', cast(null as string), 'bigquery', pipeline_sql_digest);
 
-  -- 17/26 intermediate order_groups: Recompute the dimension groups of the orders the run touched and move order_group_totals by the difference.
-  set (current_step, current_step_kind, current_target) = ('order_groups', 'intermediate', 'silver.order_groups');
-  call silver.step_intermediate_order_groups(@run_date, pipeline_run_id, pipeline_sql_digest);
+  -- 17/26 intermediate order_products: Recompute the product, category and store groups of the orders the run touched and move order_group_totals by the difference.
+  set (current_step, current_step_kind, current_target) = ('order_products', 'intermediate', 'silver.order_products');
+  call silver.step_intermediate_order_products(@run_date, pipeline_run_id, pipeline_sql_digest);
   insert into ops.pipeline_runs (run_id, run_date, step, step_kind, target_table, started_at, finished_at, duration_seconds, status, message, engine, input_fingerprint)
     values (pipeline_run_id, @run_date, current_step, current_step_kind, current_target, pipeline_started_at, cast(null as timestamp), cast(null as float64), 'succeeded', cast(null as string), 'bigquery', pipeline_sql_digest);
 

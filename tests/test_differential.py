@@ -69,7 +69,9 @@ def _chain(seed: int) -> dict:
             continue
         tables[step.target] = as_rows(run_reference(sqlgen.step_query(step), tables))
         for totals in step.intermediate.totals if step.intermediate else ():
-            tables[totals.table] = as_rows(run_reference(derived.totals_definition(step, totals), tables))
+            if totals is step.intermediate.totals[0]:
+                tables[totals.table] = []
+            tables[totals.table] += as_rows(run_reference(derived.totals_definition(step, totals), tables))
             if totals.member_count:
                 tables[totals.member_count[2]] = as_rows(
                     run_reference(derived.multiplicity_definition(step, totals), tables))

@@ -115,7 +115,7 @@ def test_a_bare_step_selects_only_itself_and_lists_combine_in_pipeline_order():
     graph = lineage.graph()
     assert graph.select("customer_360") == ("customer_360",)
     assert graph.select("customer_360, customers") == ("customers", "customer_360")
-    assert graph.select("+order_groups+") == ("products", "online_order_lines", "store_sale_lines", "order_groups",
+    assert graph.select("+order_products+") == ("products", "online_order_lines", "store_sale_lines", "order_products",
                                               "average_order_value")
 
 

@@ -45,12 +45,34 @@ def step_query(step: Step, scope: str = "run") -> str:
 
 
 def _rebuild_statements(step: Step) -> list[Statement]:
+    """The gold table recomputed whole from the small intermediates; only the rows that differ are rewritten."""
     table = contract.table(step.target)
     columns = ", ".join(table.column_names)
+    key = ", ".join(table.key)
+    following, rewritten = f"next_{step.name}", f"rewritten_{step.name}"
+
+    def match(left: str, right: str) -> str:
+        return " and ".join(f"{left}.{k} = {right}.{k}" for k in table.key)
+
     return [
-        Statement(f"truncate table {table.ref}"),
         Statement(
-            f"insert into {table.ref} ({columns})\nselect {columns}\nfrom (\n{strip_comments(step_query(step))}\n)"
+            f"create or replace temp table {following} as\n"
+            f"select {columns}\nfrom (\n{strip_comments(step_query(step))}\n)"
+        ),
+        # Rows that are new, changed or gone, by key.
+        Statement(
+            f"create or replace temp table {rewritten} as\n"
+            f"select {key} from (select {columns} from {following} except distinct select {columns} from {table.ref})\n"
+            f"union distinct\n"
+            f"select {key} from (select {columns} from {table.ref} except distinct select {columns} from {following})"
+        ),
+        Statement(
+            f"delete from {table.ref} as stored\n"
+            f"where exists (select 1 from {rewritten} as changed where {match('changed', 'stored')})"
+        ),
+        Statement(
+            f"insert into {table.ref} ({columns})\nselect {columns}\nfrom {following} as computed\n"
+            f"where exists (select 1 from {rewritten} as changed where {match('changed', 'computed')})"
         ),
     ]
 
@@ -77,6 +99,8 @@ def work_tables(step: Step) -> list[str]:
         return list(silver.work_tables(step).values())
     if step.kind in ("identity", "intermediate"):
         return derived.work_tables(step)
+    if step.kind == "gold":
+        return [f"next_{step.name}", f"rewritten_{step.name}"]
     return []
 
 

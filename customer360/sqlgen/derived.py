@@ -76,22 +76,29 @@ def scoped_definition(step: Step) -> str:
     return tree.sql(dialect="bigquery", pretty=True)
 
 
+def _totals_name(step: Step, totals: Totals, what: str) -> str:
+    """The name of one of a totals' work tables (several totals may share a table: each has its own)."""
+    index = step.intermediate.totals.index(totals)
+    return f"{totals.table.split('.')[1]}_{what}_{step.name}{f'_{index}' if len(step.intermediate.totals) > 1 else ''}"
+
+
 def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: str) -> list[Statement]:
     spec = step.intermediate
     group = list(totals.group_by)
     group_list = ", ".join(group)
+    grouped = ", ".join(f"{totals.group_value(i)} as {g}" for i, g in enumerate(group))
     entity = ", ".join(spec.entity)
     sum_columns = [source for _, source in totals.sums]
     signed = ", ".join(["1 as sign"] + sum_columns + ([totals.member_count[1]] if totals.member_count else []))
     minus = ", ".join(["-1 as sign"] + sum_columns + ([totals.member_count[1]] if totals.member_count else []))
-    changes = f"{totals.table.split('.')[1]}_changes_{step.name}"
-    delta = f"{totals.table.split('.')[1]}_delta_{step.name}"
+    changes = _totals_name(step, totals, "changes")
+    delta = _totals_name(step, totals, "delta")
     statements = [
         Statement(
             f"create or replace temp table {changes} as\n"
-            f"select {group_list}, {entity}, {signed},\nfrom {recomputed}\n"
+            f"select {grouped}, {entity}, {signed},\nfrom {recomputed}\n"
             f"union all\n"
-            f"select {group_list}, {entity}, {minus},\nfrom {previous}"
+            f"select {grouped}, {entity}, {minus},\nfrom {previous}"
         )
     ]
     per_entity = ",\n        ".join(
@@ -106,7 +113,7 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
     member_sql = ""
     if totals.member_count:
         target, member, multiplicity, count = totals.member_count
-        member_delta = f"{multiplicity.split('.')[1]}_delta_{step.name}"
+        member_delta = _totals_name(step, totals, "member_delta")
         member_match = " and ".join(f"counts.{g} = moved.{g}" for g in group + [member])
         statements.append(
             Statement(
@@ -127,7 +134,7 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
             f"    group by {', '.join(f'moved.{g}' for g in group)}\n"
             f") as members using ({group_list})"
         )
-        next_counts = f"{multiplicity.split('.')[1]}_next_{step.name}"
+        next_counts = _totals_name(step, totals, "member_next")
         multiplicity_statements = [
             Statement(
                 f"create or replace temp table {next_counts} as\n"
@@ -164,7 +171,7 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
     # After the crossings are counted against the counts as they were.
     statements += multiplicity_statements
     # The touched groups' next totals replace them; a group left with no entity is gone.
-    next_totals = f"{totals.table.split('.')[1]}_next_{step.name}"
+    next_totals = _totals_name(step, totals, "next")
     columns = group + [totals.entity_count] + [t for t, _ in totals.sums]
     moved = [f"coalesce(totals.{totals.entity_count}, 0) + delta.delta_entities as {totals.entity_count}"]
     moved += [f"coalesce(totals.{t}, 0) + delta.delta_{t} as {t}" for t, _ in totals.sums]
@@ -264,11 +271,9 @@ def work_tables(step: Step) -> list[str]:
     """The temp tables the step creates, to drop at its end."""
     names = [touched_table(step), f"previous_{step.name}", f"recomputed_{step.name}"]
     for totals in step.intermediate.totals:
-        short = totals.table.split(".")[1]
-        names += [f"{short}_changes_{step.name}", f"{short}_delta_{step.name}", f"{short}_next_{step.name}"]
+        names += [_totals_name(step, totals, what) for what in ("changes", "delta", "next")]
         if totals.member_count:
-            multiplicity = totals.member_count[2].split(".")[1]
-            names += [f"{multiplicity}_delta_{step.name}", f"{multiplicity}_next_{step.name}"]
+            names += [_totals_name(step, totals, what) for what in ("member_delta", "member_next")]
     return names
 
 
@@ -276,12 +281,13 @@ def totals_definition(step: Step, totals: Totals) -> str:
     """The totals table computed from the whole intermediate at once: what the run-by-run differences must add up to."""
     spec = step.intermediate
     group_list = ", ".join(totals.group_by)
+    grouped = ", ".join(f"{totals.group_value(i)} as {g}" for i, g in enumerate(totals.group_by))
     entity = "to_json_string(struct(" + ", ".join(f"{c} as {c}" for c in spec.entity) + "))"
     measures = [f"count(distinct {entity}) as {totals.entity_count}"]
     measures += [f"coalesce(sum({source}), 0) as {target}" for target, source in totals.sums]
     if totals.member_count:
         measures.append(f"count(distinct {totals.member_count[1]}) as {totals.member_count[0]}")
-    return f"select {group_list}, {', '.join(measures)},\nfrom {step.target}\ngroup by {group_list}"
+    return f"select {grouped}, {', '.join(measures)},\nfrom {step.target}\ngroup by {group_list}"
 
 
 def multiplicity_definition(step: Step, totals: Totals) -> str:

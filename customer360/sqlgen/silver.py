@@ -33,6 +33,7 @@ from customer360.contract import Source, Step
 from customer360.sqlgen.text import Statement, string_literal, strip_comments
 
 ROW_KIND = "_row_kind"  # header (exactly the contract header), header_like, or data
+ROW_HEADER = "_row_is_header"  # the row is exactly the contract header
 RAW_PREFIX = "_raw_"
 DELIVERY = contract.DELIVERY_DATE_COLUMN
 
@@ -46,16 +47,30 @@ def header_like_threshold(source: Source) -> int:
     return max(2, -(-len(source.column_names) // 2))
 
 
+def _exact_header(source: Source) -> str:
+    return " and ".join(f"coalesce({c}, '') = {string_literal(c)}" for c in source.column_names)
+
+
+def guard_column(source: Source) -> str:
+    """The first typed column of the source: a header cell never parses as its value."""
+    return next(c.name for c in source.silver.columns if c.type != "STRING" and c.name in source.column_names)
+
+
 def _row_kind_expression(source: Source) -> str:
+    """header (exactly the contract's header), header_like (another header: renamed, reordered, another source's) or data.
+
+    A row looks like a header when its first value holds the first column's name, or when at least
+    half its values are column names of any source. Only rows whose first typed column did not parse
+    are tested (a header cell is never a date or a number), so the test costs nothing on data rows.
+    """
     names = source.column_names
-    exact = " and ".join(f"coalesce({c}, '') = {string_literal(c)}" for c in names)
-    # Column names of every source count: a header from another source of the same width loads too.
-    named = " + ".join(f"if(silver.is_column_name({c}), 1, 0)" for c in names)
-    first = names[0]
+    raw = [f"{RAW_PREFIX}{c}" for c in names]
+    named = " + ".join(f"if(silver.is_column_name({c}), 1, 0)" for c in raw)
+    first = raw[0]
     return (
-        f"case when {exact} then 'header' "
-        f"when strpos(lower(coalesce({first}, '')), {string_literal(first)}) > 0 "
-        f"or {named} >= {header_like_threshold(source)} then 'header_like' "
+        f"case when {ROW_HEADER} then 'header' "
+        f"when {guard_column(source)} is null and (strpos(lower(coalesce({first}, '')), {string_literal(names[0])}) > 0 "
+        f"or {named} >= {header_like_threshold(source)}) then 'header_like' "
         f"else 'data' end"
     )
 
@@ -68,14 +83,14 @@ def _delivered(source: Source, days_parameter: str, key_filter: str | None) -> e
         first = source.primary_key[0]
         condition += f" and silver.clean_string({first}) in (select {first} from {key_filter})"
     sql = (
-        f"select {columns}, {contract.RAW_PARTITION_COLUMN} as {DELIVERY}, {_row_kind_expression(source)} as {ROW_KIND}, "
+        f"select {columns}, {contract.RAW_PARTITION_COLUMN} as {DELIVERY}, ({_exact_header(source)}) as {ROW_HEADER}, "
         f"from raw.{source.name} where {condition}"
     )
     return sqlglot.parse_one(sql, read="bigquery")
 
 
 def _passthrough(source: Source) -> list[str]:
-    return [DELIVERY, ROW_KIND] + [RAW_PREFIX + c for c in source.column_names]
+    return [DELIVERY, ROW_HEADER] + [RAW_PREFIX + c for c in source.column_names]
 
 
 def _has_star(select: exp.Select) -> bool:
@@ -107,7 +122,7 @@ def cleaning_query(step: Step, days_parameter: str, key_filter: str | None = Non
     reader.replace(exp.Subquery(this=_delivered(source, days_parameter, key_filter),
                                 alias=exp.TableAlias(this=exp.to_identifier(alias))))
     reading_select.select(
-        f"{DELIVERY}", f"{ROW_KIND}", *(f"{c} as {RAW_PREFIX}{c}" for c in source.column_names), copy=False
+        f"{DELIVERY}", f"{ROW_HEADER}", *(f"{c} as {RAW_PREFIX}{c}" for c in source.column_names), copy=False
     )
     # Every later CTE and the final select carry the passthrough columns too (unless they select *).
     later = [cte.this for cte in tree.args["with_"].expressions] if tree.args.get("with_") else []
@@ -119,8 +134,8 @@ def cleaning_query(step: Step, days_parameter: str, key_filter: str | None = Non
     outputs = [c for c in source.silver.column_names if c != DELIVERY] + ["record_key", "rejection_reason"]
     raw_json = "to_json_string(struct(" + ", ".join(f"{RAW_PREFIX}{c} as {c}" for c in source.column_names) + "))"
     return (
-        f"select {', '.join(outputs)}, {DELIVERY}, {ROW_KIND},\n"
-        f"    if(rejection_reason is not null and {ROW_KIND} != 'header', {raw_json}, null) as raw_record,\n"
+        f"select {', '.join(outputs)}, {DELIVERY}, {_row_kind_expression(source)} as {ROW_KIND},\n"
+        f"    if(rejection_reason is not null and not {ROW_HEADER}, {raw_json}, null) as raw_record,\n"
         f"from (\n{tree.sql(dialect='bigquery', pretty=True)}\n)"
     )
 
@@ -155,6 +170,7 @@ def work_tables(step: Step) -> dict[str, str]:
         "current": f"current_{name}",
         "orphans": f"orphan_keys_{name}",
         "fallback": f"fallback_{name}",
+        "contested": f"contested_{name}",
         "winners": f"winners_{name}",
     }
 
@@ -167,6 +183,7 @@ def silver_statements(step: Step) -> list[Statement]:
     first = key[0]
     columns = list(table.column_names)  # includes _delivery_date
     column_list = ", ".join(columns)
+    key_list = ", ".join(key)
     name = string_literal(source.name)
 
     def match(left: str, right: str) -> str:
@@ -205,13 +222,15 @@ def silver_statements(step: Step) -> list[Statement]:
         # delivery of one of those days.
         Statement(
             f"create or replace temp table {work['current']} as\n"
+            f"select {column_list},\nfrom {table.ref} as existing\nwhere existing.{pending}\n"
+            f"union all\n"
             f"select {column_list},\nfrom {table.ref} as existing\n"
-            f"where existing.{pending}\n"
-            f"    or exists (select 1 from {work['incoming']} as incoming where {match('incoming', 'existing')})"
+            f"where not (existing.{pending})\n"
+            f"    and exists (select 1 from {work['incoming']} as incoming where {match('incoming', 'existing')})"
         ),
         Statement(
             f"create or replace temp table {work['orphans']} as\n"
-            f"select distinct {first},\nfrom {work['current']}\nwhere {pending}"
+            f"select distinct {key_list},\nfrom {work['current']}\nwhere {pending}"
         ),
         # Other days whose accepted keys span an orphan's: only they can hold its next version.
         Statement(
@@ -228,18 +247,33 @@ def silver_statements(step: Step) -> list[Statement]:
             + _winners(
                 source,
                 columns,
-                f"select {column_list},\nfrom (\n{cleaning_query(step, 'fallback_dates', key_filter=work['orphans'])}\n)\n"
+                f"select {column_list},\nfrom (\n{cleaning_query(step, 'fallback_dates', key_filter=work['orphans'])}\n) as candidate\n"
                 f"where {accepted}\n"
-                f"    and {first} in (select {first} from {work['orphans']})",
+                # The whole key: another line of an orphan's order is not an orphan.
+                f"    and exists (select 1 from {work['orphans']} as orphans where {match('orphans', 'candidate')})",
                 per_day=False,
             )
         ),
+        # Keys with more than one candidate: delivered on several pending days, held in silver from another
+        # day, or held by another day after a withdrawal. Every other key takes its one incoming version.
+        Statement(
+            f"create or replace temp table {work['contested']} as\n"
+            f"select {key_list},\nfrom {work['incoming']}\ngroup by {key_list}\nhaving count(*) > 1\n"
+            f"union distinct\n"
+            f"select {key_list},\nfrom {work['current']}\nwhere not ({pending})\n"
+            f"union distinct\n"
+            f"select {key_list},\nfrom {work['fallback']}"
+        ),
         Statement(
             f"create or replace temp table {work['winners']} as\n"
+            f"select {column_list},\nfrom {work['incoming']} as incoming\n"
+            f"where not exists (select 1 from {work['contested']} as contested where {match('contested', 'incoming')})\n"
+            f"union all\n"
             + _winners(
                 source,
                 columns,
-                f"select {column_list}, from {work['incoming']}\n"
+                f"select {column_list}, from {work['incoming']} as incoming\n"
+                f"where exists (select 1 from {work['contested']} as contested where {match('contested', 'incoming')})\n"
                 f"union all\n"
                 f"select {column_list}, from {work['current']} where not ({pending})\n"
                 f"union all\n"

@@ -2,7 +2,7 @@
 -- A bare date is midnight UTC; a value without offset is UTC; an offset is honoured.
 -- Hours 00-23, minutes and seconds 00-59 and offsets up to +/-14:00 only: DuckDB would roll 24:00:00
 -- and +05:60 over and accept +15:00, which BigQuery rejects; BigQuery would take 23:59:60, DuckDB not.
--- The value is normalised to 'YYYY-MM-DD HH:MM:SS[.f]+HH:MM' before the cast so both engines parse one form.
+-- Within that pattern both engines cast the value as it is (T or space, Z or an offset).
 create or replace function silver.parse_timestamp(value string)
 returns timestamp
 as (
@@ -11,15 +11,7 @@ as (
             silver.clean_string(value),
             r'^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?$'
         ),
-        safe_cast(
-            regexp_replace(
-                regexp_replace(
-                    regexp_replace(silver.clean_string(value), r'^([0-9]{4}-[0-9]{2}-[0-9]{2})$', r'\1 00:00:00'),
-                    r'T', ' '
-                ),
-                r'Z$', '+00:00'
-            ) as timestamp
-        ),
+        safe_cast(silver.clean_string(value) as timestamp),
         null
     )
 );

@@ -1,5 +1,5 @@
 -- gold.average_order_value: one row per (dimension, dimension_id) for dimensions product, category and store.
--- Completed online lines and every store line count (silver.order_groups); online orders sit under the pseudo-store ONLINE.
+-- Completed online lines and every store line count (silver.order_products); online orders sit under the pseudo-store ONLINE.
 select
     totals.dimension,
     totals.dimension_id,
