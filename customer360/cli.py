@@ -147,48 +147,127 @@ def _resources(memory_limit: str | None, threads: int | None):
         fail(str(error), EXIT_BAD_INPUT)
 
 
-def execute_job(job, *, quiet: bool = False) -> engine.RunResult:
-    """Runs an engine job with a step log; exits with one line and the documented code on failure."""
+def execute_job(job, *, on_failure=None) -> engine.RunResult:
+    """Runs an engine job; exits with one line and the documented code on failure, after on_failure(code, line)."""
     from customer360 import runner
 
     try:
         return runner.run_interruptibly(job)
     except engine.Interrupted as error:
-        fail(str(error), 128 + error.signal_number)
+        code, message = 128 + error.signal_number, str(error)
     except engine.LockedError as error:
-        fail(str(error), EXIT_LOCKED)
+        code, message = EXIT_LOCKED, str(error)
     except engine.InputError as error:
-        fail(str(error), EXIT_BAD_INPUT)
-    except engine.OutOfSpace as error:
-        fail(f"run rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
-    except engine.PipelineError as error:
-        fail(f"run rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
+        code, message = EXIT_BAD_INPUT, str(error)
+    except engine.CheckFailed as error:
+        code, message = EXIT_PIPELINE_FAILED, f"{'checks' if job.options.checks_only else 'run'} rolled back, warehouse unchanged: {error}"
+    except engine.PipelineError as error:  # OutOfSpace included
+        code, message = EXIT_PIPELINE_FAILED, f"run rolled back, warehouse unchanged: {error}"
+    if on_failure is not None:
+        on_failure(code, message)
+    fail(message, code)
 
 
-def _step_printer(quiet: bool):
-    def on_step(index: int, total: int, step) -> None:
-        if not quiet:
-            console.print(report.step_line(index, total, step), highlight=False, soft_wrap=True)
+class StepLog:
+    """The run's log on LOG: one line per finished step, and on a terminal a transient display of the step in
+    progress (nothing of it is left in the output). Quiet prints nothing."""
 
-    return on_step
+    def __init__(self, log: Console, quiet: bool = False) -> None:
+        self.log = log
+        self.quiet = quiet
+        self.live: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> StepLog:
+        if not self.quiet and self.log.is_terminal:
+            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.log, transient=True)
+            self.live.start()
+            self._task = self.live.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Takes the transient display away (before an error line is printed)."""
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def on_progress(self, label: str, index: int, total: int) -> None:
+        if self.live is not None:
+            self.live.update(self._task, description=f"running {label}", completed=index, total=total)
+
+    def on_step(self, index: int, total: int, step) -> None:
+        if not self.quiet:
+            self.log.print(report.step_line(index, total, step), highlight=False, soft_wrap=True)
 
 
 def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False, *,
-                 full_refresh: bool = False, resources=None, load_only: bool = False) -> engine.RunResult:
+                 full_refresh: bool = False, resources=None, load_only: bool = False,
+                 select: tuple[str, ...] | None = None, log: Console | None = None,
+                 on_failure=None) -> engine.RunResult:
     """Runs (or, with load_only, loads) one delivery; exits with a one-line error on failure."""
-    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources)
-    job = engine.Run(warehouse, run_date, data, options, on_step=_step_printer(quiet))
-    return execute_job(job, quiet=quiet)
+    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources,
+                                select=select)
+    with StepLog(log or console, quiet) as step_log:
+        job = engine.Run(warehouse, run_date, data, options, progress=step_log.on_progress, on_step=step_log.on_step)
+        def failed(code: int, line: str) -> None:
+            step_log.stop()
+            if on_failure is not None:
+                on_failure(job, code, line)
+
+        return execute_job(job, on_failure=failed)
 
 
-def _finish_line(result: engine.RunResult, warehouse: Path) -> None:
+def _finish_line(log: Console, result: engine.RunResult, warehouse: Path) -> None:
     peak = result.peak_memory_bytes / 1024**3
-    console.print(report.totals_line(result), highlight=False, soft_wrap=True)
-    console.print(
+    log.print(report.totals_line(result), highlight=False, soft_wrap=True)
+    log.print(
         f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s "
         f"(peak memory {peak:.2f} GB).",
         soft_wrap=True,
     )
+
+
+def results_path(warehouse: Path, results: Path | None) -> Path:
+    return results if results is not None else warehouse.parent / report.RESULTS_FILE
+
+
+def publish_results(document: dict, path: Path, as_json: bool) -> None:
+    """Writes run_results.json (beside the warehouse, or --results) whole or not at all, and with --json to stdout.
+
+    After a failed run a file that cannot be written is passed over: the run's own error line is the news.
+    """
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if as_json:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if document["status"] != "failed":
+            error_console.print(f"[yellow]warning:[/] cannot write {escape(str(path))}: "
+                                f"{escape(error.strerror or str(error))}", highlight=False, soft_wrap=True)
+
+
+def select_steps(expression: str | None) -> tuple[str, ...] | None:
+    """The steps --select names (customer360.lineage), or None for every step; a bad name is exit 2."""
+    if expression is None:
+        return None
+    from customer360 import lineage
+
+    try:
+        return lineage.graph().select(expression)
+    except lineage.SelectionError as error:
+        fail(str(error), EXIT_BAD_INPUT)
 
 
 DataOption = Annotated[Path | None, typer.Option(help="Delivery folder: <source>.csv[.gz] or <source>/*.csv[.gz] files.")]
@@ -202,14 +281,30 @@ MemoryOption = Annotated[
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: one per core).")]
 
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print run_results.json on stdout (and nothing else; the log goes to stderr).")
+]
+ResultsOption = Annotated[
+    Path | None, typer.Option("--results", help="Where to write run_results.json (default: beside the warehouse).")
+]
+
+
 @app.command()
 def run(
     warehouse: WarehouseOption,
     data: DataOption = None,
     run_date: RunDateOption = None,
+    select: Annotated[
+        str | None,
+        typer.Option("--select", metavar="STEPS",
+                     help="Only these steps: STEP, STEP+ (and what depends on it), +STEP (and what it depends on), "
+                          "comma-separated; over the whole warehouse."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Load the folder again even if unchanged, or under a --run-date other than its name.")] = False,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild silver, the intermediates and gold from every raw day.")] = False,
     summary: Annotated[bool, typer.Option("--summary", help="Also print the detailed tables: rows by source, rejects, match rates, checks.")] = False,
+    as_json: JsonOption = False,
+    results: ResultsOption = None,
     memory_limit: MemoryOption = None,
     threads: ThreadsOption = None,
 ) -> None:
@@ -218,20 +313,89 @@ def run(
         day = delivery_day(data, run_date, force)
     else:
         day = parse_date(run_date, "--run-date") if run_date else dt.datetime.now(dt.timezone.utc).date()
-    result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh,
-                          resources=_resources(memory_limit, threads))
+    if select is not None and full_refresh:
+        fail("give either --select or --full-refresh, not both", EXIT_BAD_INPUT)
+    selected = select_steps(select)
+    resources = _resources(memory_limit, threads)
+    log = error_console if as_json else console
+    if selected is not None:
+        log.print(f"Selected {len(selected)} of {len(contract.PIPELINE)} steps: {', '.join(selected)}",
+                  highlight=False, soft_wrap=True)
+    started = time.perf_counter()
+    destination = results_path(warehouse, results)
+
+    def results_of(result, status: str, code: int, error: str | None) -> dict:
+        return report.run_results(
+            result, command="run", status=status, exit_code=code, error=error, warehouse=warehouse,
+            delivery_folder=data, day=day, selection=(select, selected) if selected is not None else None,
+            seconds=time.perf_counter() - started, peak_memory_bytes=engine._peak_memory(),
+        )
+
+    def failed(job, code: int, line: str) -> None:
+        publish_results(results_of(job.result, "failed", code, line), destination, as_json)
+
+    result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh, resources=resources,
+                          select=selected, log=log, on_failure=failed)
     for line in result.notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        log.print(f"note: {line}", highlight=False, soft_wrap=True)
     if result.ignored_files:
-        console.print(f"ignored (markers): {', '.join(result.ignored_files)}", highlight=False, soft_wrap=True)
+        log.print(f"ignored (markers): {', '.join(result.ignored_files)}", highlight=False, soft_wrap=True)
     if result.skipped:
-        console.print(f"Nothing to do: no raw partition is new or changed since it was processed ({warehouse} unchanged).",
-                      soft_wrap=True)
+        log.print(f"Nothing to do: no raw partition is new or changed since it was processed ({warehouse} unchanged).",
+                  soft_wrap=True)
+        publish_results(results_of(result, "nothing_to_do", 0, None), destination, as_json)
         return
     if summary:
-        console.print()
-        report.print_run_summary(console, result)
-    _finish_line(result, warehouse)
+        log.print()
+        report.print_run_summary(log, result)
+    _finish_line(log, result, warehouse)
+    publish_results(results_of(result, "succeeded", 0, None), destination, as_json)
+
+
+@app.command()
+def check(
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file to check.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Day deliveries_arrived judges on, YYYY-MM-DD (default: the newest delivery day)."),
+    ] = None,
+    as_json: JsonOption = False,
+    results: ResultsOption = None,
+    memory_limit: MemoryOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Run only the data-quality checks, over the whole warehouse, like `dbt test`; exit 3 when a blocking one fails.
+
+    The results are recorded in ops.data_quality_results under a run id of their own; when a blocking
+    check fails nothing is recorded.
+    """
+    day = parse_date(as_of, "--as-of") if as_of else None
+    resources = _resources(memory_limit, threads)
+    log = error_console if as_json else console
+    started = time.perf_counter()
+    destination = results_path(warehouse, results)
+
+    def results_of(result, status: str, code: int, error: str | None) -> dict:
+        return report.run_results(
+            result, command="check", status=status, exit_code=code, error=error, warehouse=warehouse,
+            delivery_folder=None, day=result.run_date if result else day, seconds=time.perf_counter() - started,
+            peak_memory_bytes=engine._peak_memory(),
+        )
+
+    def failed(code: int, line: str) -> None:
+        step_log.stop()
+        if job.result is not None and job.result.steps:
+            log.print(report.check_totals_line(job.result), highlight=False, soft_wrap=True)
+        publish_results(results_of(job.result, "failed", code, line), destination, as_json)
+
+    options = engine.RunOptions(checks_only=True, resources=resources)
+    with StepLog(log) as step_log:
+        job = engine.Run(warehouse, day, None, options, progress=step_log.on_progress, on_step=step_log.on_step)
+        result = execute_job(job, on_failure=failed)
+    log.print(report.check_totals_line(result), highlight=False, soft_wrap=True)
+    log.print(f"[green]Checks {result.run_id} recorded[/] in {warehouse} (ops.data_quality_results), "
+              f"freshness as of {result.run_date}, in {result.seconds:.1f} s.", soft_wrap=True)
+    publish_results(results_of(result, "succeeded", 0, None), destination, as_json)
 
 
 @app.command()

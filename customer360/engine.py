@@ -43,6 +43,14 @@ class LockedError(InputError):
     """Another process holds the warehouse."""
 
 
+class CheckFailed(PipelineError):
+    """A blocking data-quality check failed; `steps` holds the checks' results (nothing was written)."""
+
+    def __init__(self, message: str, steps: list[StepResult]) -> None:
+        super().__init__(message)
+        self.steps = steps
+
+
 class OutOfSpace(PipelineError):
     """The disk filled up; nothing was kept."""
 
@@ -70,9 +78,10 @@ class StepResult:
     rows_out: int | None = None
     rows_rejected: int | None = None
     started_at: dt.datetime | None = None
-    status: str = "succeeded"  # succeeded | skipped
+    status: str = "succeeded"  # succeeded | skipped | failed
     check_status: str | None = None  # pass | warn | fail for checks
     detail: str | None = None
+    checks: list[dict] = field(default_factory=list)  # for checks: each result row (one per subject)
 
 
 @dataclass
@@ -82,6 +91,7 @@ class RunResult:
     skipped: bool = False
     fingerprint: str = ""
     steps: list[StepResult] = field(default_factory=list)
+    load: StepResult | None = None  # loading the delivery folder into raw, when there was one
     raw_rows: dict[str, int] = field(default_factory=dict)  # loaded into raw by this run, per source
     partitions: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (source, day, reason) processed
     rejected_by_reason: list[tuple[str, str, int]] = field(default_factory=list)
@@ -267,12 +277,16 @@ def _first_line(error: Exception) -> str:
     return line[:300]
 
 
-def _execute_step(connection, step: Step, values: dict[str, object], check_interrupt) -> StepResult:
+def _execute_step(connection, step: Step, values: dict[str, object], check_interrupt, scope: str = "run",
+                  stop_on_failure: bool = True) -> StepResult:
+    """Runs STEP's statements. A failed assertion (a blocking check) raises CheckFailed, or with
+    stop_on_failure=False marks the step failed and lets the caller go on."""
     started = time.perf_counter()
     result = StepResult(step.name, step.kind, step.target, 0.0, started_at=dt.datetime.now(dt.timezone.utc))
     step_values = dict(values)
+    failure = None
     try:
-        for statement in sqlgen.step_statements(step):
+        for statement in sqlgen.step_statements(step, scope):
             check_interrupt()
             sql, names = dialect.transpile_for_binding(statement.sql)
             parameters = _bind(step_values, names)
@@ -283,7 +297,8 @@ def _execute_step(connection, step: Step, values: dict[str, object], check_inter
             if statement.is_assertion:
                 passed = connection.execute(sql, parameters).fetchone()[0]
                 if passed is not True:
-                    raise PipelineError(statement.message)
+                    failure = statement.message
+                    break
                 continue
             connection.execute(sql, parameters)
     except duckdb.InterruptException:
@@ -303,7 +318,7 @@ def _execute_step(connection, step: Step, values: dict[str, object], check_inter
         result.rows_in, result.rows_out, result.rows_rejected = (int(c or 0) for c in counts)
     elif step.kind == "quality":
         rows = connection.execute(
-            "SELECT subject, violating_rows, status, detail FROM ops.data_quality_results "
+            "SELECT subject, violating_rows, status, detail, severity FROM ops.data_quality_results "
             "WHERE run_id = $run_id AND check_name = $name ORDER BY subject",
             {"run_id": values["run_id"], "name": step.name},
         ).fetchall()
@@ -312,11 +327,20 @@ def _execute_step(connection, step: Step, values: dict[str, object], check_inter
         result.check_status = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
         warned = [f"{r[0]}: {r[3]}" for r in rows if r[2] != "pass" and r[0]]
         result.detail = "; ".join(warned) or None
+        result.checks = [
+            {"check": step.name, "subject": subject, "severity": severity, "violating_rows": violating,
+             "status": status, "detail": detail}
+            for subject, violating, status, detail, severity in rows
+        ]
     else:
         result.rows_out = int(connection.execute(f"SELECT count(*) FROM {step.target}").fetchone()[0])
     for name in sqlgen.work_tables(step):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
     result.seconds = time.perf_counter() - started
+    if failure is not None:
+        result.status = "failed"
+        if stop_on_failure:
+            raise CheckFailed(failure, [result])
     return result
 
 
@@ -384,6 +408,11 @@ class RunOptions:
     load_only: bool = False
     resources: Resources | None = None
     fail_after_step: str | None = None  # injects a failure after the named step (crash-safety tests)
+    # Only these steps (names, from customer360.lineage), over the whole warehouse: a silver step processes
+    # every raw partition of its source again, the identity map and intermediates recompute every entity,
+    # checks look at everything, gold rebuilds. None: every step, over what is pending.
+    select: tuple[str, ...] | None = None
+    checks_only: bool = False  # only the checks, over the whole warehouse (c360 check)
 
 
 class Run:
@@ -399,6 +428,7 @@ class Run:
         self.progress = progress
         self.on_step = on_step
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self.result: RunResult | None = None  # what the run did so far, also when it failed
         self._lock = threading.Lock()
         self._interrupted: int | None = None
         self._committing = False
@@ -430,8 +460,10 @@ class Run:
                 delivery = discover(self.data_dir)
             except DeliveryError as error:
                 raise InputError(str(error)) from None
-        run_id = f"{self.run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
-        result = RunResult(run_id, self.run_date)
+        day = self.run_date or dt.datetime.now(dt.timezone.utc).date()
+        run_id = ("check-" if self.options.checks_only else "") + f"{day:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+        result = RunResult(run_id, day)
+        self.result = result
         if delivery:
             result.ignored_files = [display(p) for p in delivery.ignored]
         try:
@@ -439,6 +471,8 @@ class Run:
             existed = warehouse.check_file(self.warehouse)
         except WarehouseError as error:
             raise InputError(str(error)) from None
+        if not existed and self.options.checks_only:
+            raise InputError(f"{display(self.warehouse)}: no such warehouse")
         warehouse.remember_size(self.warehouse)
         try:
             self._run(result, delivery, started_at, existed)
@@ -481,16 +515,19 @@ class Run:
         full_refresh = self.options.full_refresh or warehouse.full_refresh_pending(connection)
         digest = sqlgen.pipeline_digest()
         result.fingerprint = digest
+        selected = self.options.select
+        steps = [s for s in contract.PIPELINE if selected is None or s.name in selected]
         load = None
         if delivery is not None:
-            self._tell("load raw", 0, len(contract.PIPELINE) + 1)
+            self._tell("load raw", 0, len(steps) + 1)
             load_started = time.perf_counter()
             load_at = dt.datetime.now(dt.timezone.utc)
             load_delivery(connection, delivery, self.run_date, result, self._check_interrupt, self.options.force)
             load = StepResult("load_raw", "load", "raw", time.perf_counter() - load_started,
                               rows_in=result.rows_loaded, rows_out=result.rows_loaded, started_at=load_at)
+            result.load = load
             if self.on_step:
-                self.on_step(0, len(contract.PIPELINE), load)
+                self.on_step(0, len(steps), load)
         if self.options.load_only:
             if not result.raw_rows:
                 self._nothing_to_do(connection, result)
@@ -499,7 +536,15 @@ class Run:
             self._close()
             warehouse.forget_size(self.warehouse)
             return
-        if not full_refresh:
+        if self.options.checks_only:
+            self._check_warehouse(connection, result)
+            return
+        if selected is not None:
+            # A selection runs against what the warehouse holds; the next full run catches up the rest.
+            sources = {contract.STEPS_BY_NAME[name].source for name in selected}
+            full_refresh = False
+            pending = [(s, d, "selected") for s, d, _ in pending_partitions(connection, "", []) if s in sources]
+        elif not full_refresh:
             # A day processed under other SQL: everything is rebuilt, since intermediates depend on all of silver.
             stale = connection.execute(
                 "SELECT count(*) FROM ops.processed_partitions WHERE pipeline_digest != $digest", {"digest": digest}
@@ -509,12 +554,13 @@ class Run:
                 result.notes.append("the pipeline's SQL changed since the last run: every held day is processed again")
         if full_refresh:
             _truncate_derived(connection)
-        forced = [(s, self.run_date) for s in (delivery.sources if delivery and self.options.force else [])]
-        pending = pending_partitions(connection, digest, forced)
+        if selected is None:
+            forced = [(s, self.run_date) for s in (delivery.sources if delivery and self.options.force else [])]
+            pending = pending_partitions(connection, digest, forced)
         if full_refresh:
             pending = [(s, d, "full_refresh") for s, d, _ in pending_partitions(connection, "", [])]
         result.partitions = pending
-        if not pending and not full_refresh:
+        if not pending and not full_refresh and selected is None:
             self._nothing_to_do(connection, result)
             return
         # The run's change feed lives in a temporary table locally (customer360.dialect.LOCAL_TEMPORARY_TABLES).
@@ -523,16 +569,18 @@ class Run:
             f"CREATE OR REPLACE TEMP TABLE {dialect.LOCAL_TEMPORARY_TABLES[('ops', 'run_changes')]} ("
             + ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in changes.columns) + ")"
         )
-        connection.execute(
-            "INSERT INTO ops.run_partitions VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in pending),
-            [value for s, d, reason in pending for value in (result.run_id, self.run_date, s, d, reason)],
-        )
+        if pending:
+            connection.execute(
+                "INSERT INTO ops.run_partitions VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in pending),
+                [value for s, d, reason in pending for value in (result.run_id, self.run_date, s, d, reason)],
+            )
         values = {"run_date": self.run_date, "run_id": result.run_id, "pipeline_digest": digest}
         days_by_source: dict[str, list[dt.date]] = {}
         for source, day, _ in pending:
             days_by_source.setdefault(source, []).append(day)
-        total = len(contract.PIPELINE)
-        for index, step in enumerate(contract.PIPELINE, start=1):
+        scope = "run" if selected is None else "warehouse"
+        total = len(steps)
+        for index, step in enumerate(steps, start=1):
             self._check_interrupt()
             self._tell(step.name, index, total + 1)
             if step.kind == "silver" and step.source not in days_by_source:
@@ -547,7 +595,17 @@ class Run:
             step_values = dict(values)
             if step.kind == "silver":
                 step_values["delivery_dates"] = sorted(days_by_source[step.source])
-            done = _execute_step(connection, step, step_values, self._check_interrupt)
+            try:
+                done = _execute_step(connection, step, step_values, self._check_interrupt, scope)
+            except CheckFailed as error:
+                result.steps += error.steps
+                raise
+            except Interrupted:
+                raise
+            except PipelineError as error:
+                result.steps.append(StepResult(step.name, step.kind, step.target, 0.0, status="failed",
+                                               detail=str(error)))
+                raise
             result.steps.append(done)
             if self.on_step:
                 self.on_step(index, total, done)
@@ -561,6 +619,30 @@ class Run:
         self._close()
         warehouse.forget_size(self.warehouse)
         self._tell("done", total + 1, total + 1)
+
+    def _check_warehouse(self, connection, result: RunResult) -> None:
+        """Every check over the whole warehouse; its results are kept unless a blocking one failed.
+
+        Freshness is judged on the run date given, else on the newest delivery day held."""
+        if self.run_date is None:
+            newest = connection.execute("SELECT max(delivery_date) FROM ops.raw_partitions").fetchone()[0]
+            result.run_date = newest or result.run_date
+        values = {"run_date": result.run_date, "run_id": result.run_id, "pipeline_digest": result.fingerprint}
+        checks = [s for s in contract.PIPELINE if s.kind == "quality"]
+        for index, step in enumerate(checks, start=1):
+            self._check_interrupt()
+            self._tell(step.name, index, len(checks) + 1)
+            done = _execute_step(connection, step, values, self._check_interrupt, "warehouse", stop_on_failure=False)
+            result.steps.append(done)
+            if self.on_step:
+                self.on_step(index, len(checks), done)
+        failed = [s.step for s in result.steps if s.status == "failed"]
+        if failed:
+            raise CheckFailed(f"blocking data-quality check{'s' if len(failed) > 1 else ''} failed: "
+                              f"{', '.join(failed)}; no result was recorded", result.steps)
+        self._commit(connection, result)
+        self._close()
+        warehouse.forget_size(self.warehouse)
 
     def _nothing_to_do(self, connection, result: RunResult) -> None:
         connection.execute("ROLLBACK")
@@ -602,6 +684,12 @@ def run_delivery(data_dir: Path, run_date: dt.date, warehouse: Path, *, force: b
     """Loads DATA_DIR as the RUN_DATE delivery, then processes every pending partition; all or nothing."""
     return run(warehouse, run_date, data_dir, force=force, progress=progress, fail_after_step=fail_after_step,
                full_refresh=full_refresh, resources=resources)
+
+
+def check(warehouse: Path, as_of: dt.date | None = None, *, resources: Resources | None = None) -> RunResult:
+    """Runs every data-quality check over the whole warehouse, judging freshness on AS_OF (default: the newest
+    delivery day held); records the results unless a blocking check fails."""
+    return run(warehouse, as_of, None, checks_only=True, resources=resources)
 
 
 def load_only(data_dir: Path, run_date: dt.date, warehouse: Path, *, force: bool = False,
