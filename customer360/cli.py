@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import enum
 import json
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -147,14 +150,17 @@ def _resources(memory_limit: str | None, threads: int | None):
         fail(str(error), EXIT_BAD_INPUT)
 
 
-def execute_job(job, *, quiet: bool = False) -> engine.RunResult:
-    """Runs an engine job with a step log; exits with one line and the documented code on failure."""
+def execute_job(job, *, quiet: bool = False, committed_before: str | None = None) -> engine.RunResult:
+    """Runs an engine job with a step log; exits with one line and the documented code on failure.
+
+    COMMITTED_BEFORE says what earlier jobs of the same command committed (backfill), for the interrupted line.
+    """
     from customer360 import runner
 
     try:
         return runner.run_interruptibly(job)
     except engine.Interrupted as error:
-        fail(str(error), 128 + error.signal_number)
+        fail(f"{error}{f'; {committed_before}' if committed_before else ''}", 128 + error.signal_number)
     except engine.LockedError as error:
         fail(str(error), EXIT_LOCKED)
     except engine.InputError as error:
@@ -174,20 +180,47 @@ def _step_printer(quiet: bool):
 
 
 def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False, *,
-                 full_refresh: bool = False, resources=None, load_only: bool = False) -> engine.RunResult:
+                 full_refresh: bool = False, resources=None, load_only: bool = False,
+                 committed_before: str | None = None) -> engine.RunResult:
     """Runs (or, with load_only, loads) one delivery; exits with a one-line error on failure."""
-    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources)
+    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources,
+                                watch_for_kill=True)
     job = engine.Run(warehouse, run_date, data, options, on_step=_step_printer(quiet))
-    return execute_job(job, quiet=quiet)
+    return execute_job(job, quiet=quiet, committed_before=committed_before)
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """Restores the SIGINT/SIGTERM handlers when the command ends: after a committed run they stay ignored
+    while the run is reported (runner.run_interruptibly), so that a late Ctrl-C cannot hide its success."""
+    from customer360 import runner
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in runner.SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _resources_line(result: engine.RunResult) -> str:
+    peak = f"peak memory {result.peak_memory_bytes / 1024**3:.2f} GB"
+    settings = result.settings
+    if not settings:
+        return peak
+    threads = settings["threads"]
+    return f"{peak}; memory limit {settings['memory_limit']}, {threads} thread{'' if threads == '1' else 's'}"
 
 
 def _finish_line(result: engine.RunResult, warehouse: Path) -> None:
-    peak = result.peak_memory_bytes / 1024**3
     console.print(report.totals_line(result), highlight=False, soft_wrap=True)
     console.print(
-        f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s "
-        f"(peak memory {peak:.2f} GB).",
-        soft_wrap=True,
+        f"[green]Run {result.run_id} committed[/] to {escape(str(warehouse))} in {result.seconds:.1f} s "
+        f"({_resources_line(result)}).",
+        soft_wrap=True, highlight=False,
     )
 
 
@@ -218,8 +251,13 @@ def run(
         day = delivery_day(data, run_date, force)
     else:
         day = parse_date(run_date, "--run-date") if run_date else dt.datetime.now(dt.timezone.utc).date()
-    result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh,
-                          resources=_resources(memory_limit, threads))
+    with _signal_handlers_kept():
+        result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh,
+                              resources=_resources(memory_limit, threads))
+        _report_run(result, warehouse, summary)
+
+
+def _report_run(result: engine.RunResult, warehouse: Path, summary: bool) -> None:
     for line in result.notes:
         console.print(f"note: {line}", highlight=False, soft_wrap=True)
     if result.ignored_files:
@@ -245,15 +283,17 @@ def load(
 ) -> None:
     """Only load a delivery into its day's raw partitions, as the cloud transfer does; the next `c360 run` processes it."""
     day = delivery_day(data, run_date, force)
-    result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
-    for line in result.notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
-    if result.skipped:
-        console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.", soft_wrap=True)
-        return
-    loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
-    console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
-                  "run `c360 run` to process them.", soft_wrap=True)
+    with _signal_handlers_kept():
+        result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
+        for line in result.notes:
+            console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        if result.skipped:
+            console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.",
+                          soft_wrap=True)
+            return
+        loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
+        console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
+                      f"run `c360 run` to process them ({_resources_line(result)}).", soft_wrap=True)
 
 
 @app.command()
@@ -294,12 +334,17 @@ def backfill(
     if not days:
         fail(f"{data}: no day folders (YYYY-MM-DD) from {start} to {end}", EXIT_BAD_INPUT)
     resources = _resources(memory_limit, threads)
+    from customer360 import command
+
     for number, (day, folder) in enumerate(days, start=1):
-        result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources)
-        state = "nothing new" if result.skipped else (
-            f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
-            f"{result.rows_rejected:,} rejected")
-        console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+        done = f"the {number - 1} days before {day} are committed" if number > 1 else None
+        with _signal_handlers_kept():
+            result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources, committed_before=done)
+            state = "nothing new" if result.skipped else (
+                f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
+                f"{result.rows_rejected:,} rejected")
+            console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+        command.interrupted_message = f"interrupted; the {number} days up to {day} are committed"
     console.print(f"Backfilled {len(days)} days into {warehouse}.")
 
 
@@ -445,7 +490,9 @@ def docs(
     console.print(f"Wrote {data_dictionary.write(out)}")
 
 def main() -> None:
-    app()
+    from customer360 import command
+
+    command.main()
 
 
 @app.command()
