@@ -119,7 +119,11 @@ def _give_back_locked(path: Path, descriptor: int) -> bool:
         state = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         state = None
-    if isinstance(state, dict) and not wal_path(path).exists():
+    log = wal_path(path)
+    with contextlib.suppress(OSError):
+        if log.stat().st_size == 0:
+            log.unlink()  # a COMMIT that failed (a full disk) leaves an empty log: it holds nothing
+    if isinstance(state, dict) and not log.exists():
         unchanged = header_digest(descriptor) == state.get("header")
         size = os.fstat(descriptor).st_size
         if unchanged and state.get("created"):
