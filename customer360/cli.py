@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import enum
 import json
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -147,14 +150,17 @@ def _resources(memory_limit: str | None, threads: int | None):
         fail(str(error), EXIT_BAD_INPUT)
 
 
-def execute_job(job, *, on_failure=None) -> engine.RunResult:
-    """Runs an engine job; exits with one line and the documented code on failure, after on_failure(code, line)."""
+def execute_job(job, *, on_failure=None, committed_before: str | None = None) -> engine.RunResult:
+    """Runs an engine job; exits with one line and the documented code on failure, after on_failure(code, line).
+
+    COMMITTED_BEFORE says what earlier jobs of the same command committed (backfill), for the interrupted line.
+    """
     from customer360 import runner
 
     try:
         return runner.run_interruptibly(job)
     except engine.Interrupted as error:
-        code, message = 128 + error.signal_number, str(error)
+        code, message = 128 + error.signal_number, f"{error}{f'; {committed_before}' if committed_before else ''}"
     except engine.LockedError as error:
         code, message = EXIT_LOCKED, str(error)
     except engine.InputError as error:
@@ -207,10 +213,10 @@ class StepLog:
 def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False, *,
                  full_refresh: bool = False, resources=None, load_only: bool = False,
                  select: tuple[str, ...] | None = None, log: Console | None = None,
-                 on_failure=None) -> engine.RunResult:
+                 on_failure=None, committed_before: str | None = None) -> engine.RunResult:
     """Runs (or, with load_only, loads) one delivery; exits with a one-line error on failure."""
     options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources,
-                                select=select)
+                                select=select, watch_for_kill=True)
     with StepLog(log or console, quiet) as step_log:
         job = engine.Run(warehouse, run_date, data, options, progress=step_log.on_progress, on_step=step_log.on_step)
         def failed(code: int, line: str) -> None:
@@ -218,16 +224,41 @@ def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: b
             if on_failure is not None:
                 on_failure(job, code, line)
 
-        return execute_job(job, on_failure=failed)
+        return execute_job(job, on_failure=failed, committed_before=committed_before)
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """Restores the SIGINT/SIGTERM handlers when the command ends: after a committed run they stay ignored
+    while the run is reported (runner.run_interruptibly), so that a late Ctrl-C cannot hide its success."""
+    from customer360 import runner
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in runner.SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _resources_line(result: engine.RunResult) -> str:
+    peak = f"peak memory {result.peak_memory_bytes / 1024**3:.2f} GB"
+    settings = result.settings
+    if not settings:
+        return peak
+    threads = settings["threads"]
+    return f"{peak}; memory limit {settings['memory_limit']}, {threads} thread{'' if threads == '1' else 's'}"
 
 
 def _finish_line(log: Console, result: engine.RunResult, warehouse: Path) -> None:
-    peak = result.peak_memory_bytes / 1024**3
     log.print(report.totals_line(result), highlight=False, soft_wrap=True)
     log.print(
-        f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s "
-        f"(peak memory {peak:.2f} GB).",
-        soft_wrap=True,
+        f"[green]Run {result.run_id} committed[/] to {escape(str(warehouse))} in {result.seconds:.1f} s "
+        f"({_resources_line(result)}).",
+        soft_wrap=True, highlight=False,
     )
 
 
@@ -334,8 +365,14 @@ def run(
     def failed(job, code: int, line: str) -> None:
         publish_results(results_of(job.result, "failed", code, line), destination, as_json)
 
-    result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh, resources=resources,
-                          select=selected, log=log, on_failure=failed)
+    with _signal_handlers_kept():
+        result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh, resources=resources,
+                              select=selected, log=log, on_failure=failed)
+        _report_run(result, warehouse, summary, log, lambda status: publish_results(
+            results_of(result, status, 0, None), destination, as_json))
+
+
+def _report_run(result: engine.RunResult, warehouse: Path, summary: bool, log: Console, publish) -> None:
     for line in result.notes:
         log.print(f"note: {line}", highlight=False, soft_wrap=True)
     if result.ignored_files:
@@ -343,13 +380,13 @@ def run(
     if result.skipped:
         log.print(f"Nothing to do: no raw partition is new or changed since it was processed ({warehouse} unchanged).",
                   soft_wrap=True)
-        publish_results(results_of(result, "nothing_to_do", 0, None), destination, as_json)
+        publish("nothing_to_do")
         return
     if summary:
         log.print()
         report.print_run_summary(log, result)
     _finish_line(log, result, warehouse)
-    publish_results(results_of(result, "succeeded", 0, None), destination, as_json)
+    publish("succeeded")
 
 
 @app.command()
@@ -409,15 +446,17 @@ def load(
 ) -> None:
     """Only load a delivery into its day's raw partitions, as the cloud transfer does; the next `c360 run` processes it."""
     day = delivery_day(data, run_date, force)
-    result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
-    for line in result.notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
-    if result.skipped:
-        console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.", soft_wrap=True)
-        return
-    loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
-    console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
-                  "run `c360 run` to process them.", soft_wrap=True)
+    with _signal_handlers_kept():
+        result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
+        for line in result.notes:
+            console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        if result.skipped:
+            console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.",
+                          soft_wrap=True)
+            return
+        loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
+        console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
+                      f"run `c360 run` to process them ({_resources_line(result)}).", soft_wrap=True)
 
 
 @app.command()
@@ -458,12 +497,17 @@ def backfill(
     if not days:
         fail(f"{data}: no day folders (YYYY-MM-DD) from {start} to {end}", EXIT_BAD_INPUT)
     resources = _resources(memory_limit, threads)
+    from customer360 import command
+
     for number, (day, folder) in enumerate(days, start=1):
-        result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources)
-        state = "nothing new" if result.skipped else (
-            f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
-            f"{result.rows_rejected:,} rejected")
-        console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+        done = f"the {number - 1} days before {day} are committed" if number > 1 else None
+        with _signal_handlers_kept():
+            result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources, committed_before=done)
+            state = "nothing new" if result.skipped else (
+                f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
+                f"{result.rows_rejected:,} rejected")
+            console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+        command.interrupted_message = f"interrupted; the {number} days up to {day} are committed"
     console.print(f"Backfilled {len(days)} days into {warehouse}.")
 
 
@@ -609,7 +653,9 @@ def docs(
     console.print(f"Wrote {data_dictionary.write(out)}")
 
 def main() -> None:
-    app()
+    from customer360 import command
+
+    command.main()
 
 
 @app.command()

@@ -9,9 +9,12 @@ warehouse is left as it was, and a failed or killed run leaves the file no large
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
+import signal
 import threading
 import time
 import uuid
@@ -22,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from customer360 import contract, csvload, dialect, sqlgen, warehouse
+from customer360 import contract, csvload, dialect, run_files, sqlgen, warehouse
 from customer360.contract import Step
 from customer360.csvload import CsvError, display
 from customer360.delivery import Delivery, DeliveryError, DeliveryFile, discover
@@ -102,6 +105,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     peak_memory_bytes: int = 0
+    settings: dict[str, str] = field(default_factory=dict)  # DuckDB's memory limit, threads and spill folder
     committed: bool = False
 
     @property
@@ -123,7 +127,10 @@ StepCallback = Callable[[int, int, StepResult], None]
 
 
 def _file_stamp(file: DeliveryFile, folder: Path) -> dict:
-    status = file.path.stat()
+    try:
+        status = file.path.stat()
+    except OSError as error:
+        raise InputError(f"{display(file.path)}: cannot be read ({error.strerror}); deliver it again") from None
     return {"file": str(file.path.relative_to(folder)), "size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
 
@@ -136,19 +143,26 @@ def _held_partition(connection, source: str, day: dt.date) -> tuple[str | None, 
     return row[0], json.loads(row[1]) if row[1] else []
 
 
-def _error_in_file(file: DeliveryFile, reader: csvload.DeliveryFileReader | None, error: Exception) -> InputError:
+def out_of_space(error: BaseException) -> bool:
+    """Whether ERROR says the disk is full (DuckDB quotes the operating system's message)."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(error)
+
+
+def _error_in_file(file: DeliveryFile, reader: csvload.DeliveryFileReader | None, error: Exception) -> PipelineError:
     where = display(file.path)
     known = reader.stream_error() if reader else None
     if isinstance(error, CsvError):
         return InputError(f"{where}: {error}")
     if known is not None:
         return InputError(f"{where}: {known}")
-    message = str(error)
-    if "No space left" in message:
-        raise OutOfSpace(f"no space left on the disk holding the warehouse while loading {where}") from None
+    if out_of_space(error):
+        return OutOfSpace(f"no space left on the disk holding the warehouse while loading {where}")
     diagnosis = csvload.diagnose(file.path, file.source.column_names)
     if diagnosis:
         return InputError(f"{where}: {diagnosis}")
+    message = str(error)
     first = message.strip().splitlines()[0] if message.strip() else type(error).__name__
     return InputError(f"{where}: malformed CSV: {first[:240]}")
 
@@ -171,19 +185,22 @@ def _load_source(connection, delivery: Delivery, source: contract.Source, day: d
                     f"INSERT INTO raw.{source.name} SELECT *, $day FROM delivery_batches", {"day": day}
                 ).fetchone()[0]
             finally:
-                connection.unregister("delivery_batches")
+                # After a failed INSERT the transaction is aborted and unregister fails too; its error
+                # would hide the one that says what happened.
+                with contextlib.suppress(duckdb.Error):
+                    connection.unregister("delivery_batches")
             stats = reader.finish(count)
         except (CsvError, duckdb.Error, OSError, pa.ArrowException) as error:
             if reader is not None:
                 reader.close()
             if isinstance(error, duckdb.InterruptException):
                 raise
+            check_interrupt()
             raise _error_in_file(file, reader, error) from None
         rows += count
-        stamp = _file_stamp(file, delivery.folder)
-        stamp["sha256"] = stats.sha256
-        stamp["rows"] = count
-        loaded.append(stamp)
+        # The file as it was opened and read, not whatever is at its path now.
+        loaded.append({"file": str(file.path.relative_to(delivery.folder)), "size": stats.size,
+                       "mtime_ns": stats.mtime_ns, "sha256": stats.sha256, "rows": count})
     return {"rows": rows, "files": loaded}
 
 
@@ -413,6 +430,7 @@ class RunOptions:
     # checks look at everything, gold rebuilds. None: every step, over what is pending.
     select: tuple[str, ...] | None = None
     checks_only: bool = False  # only the checks, over the whole warehouse (c360 check)
+    watch_for_kill: bool = False  # a watcher process gives back what the run wrote if this process is killed
 
 
 class Run:
@@ -432,6 +450,7 @@ class Run:
         self._lock = threading.Lock()
         self._interrupted: int | None = None
         self._committing = False
+        self._held: run_files.HeldFile | None = None
 
     def interrupt(self, signal_number: int) -> bool:
         """Stops the run unless it is committing or has committed; True when it will stop."""
@@ -467,33 +486,45 @@ class Run:
         if delivery:
             result.ignored_files = [display(p) for p in delivery.ignored]
         try:
-            warehouse.recover_after_kill(self.warehouse)
             existed = warehouse.check_file(self.warehouse)
         except WarehouseError as error:
             raise InputError(str(error)) from None
         if not existed and self.options.checks_only:
             raise InputError(f"{display(self.warehouse)}: no such warehouse")
-        warehouse.remember_size(self.warehouse)
+        watcher = run_files.watch(self.warehouse) if self.options.watch_for_kill else None
+        try:
+            self._execute(result, delivery, started_at, existed)
+        finally:
+            if watcher is not None:
+                watcher.stop()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _execute(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+        # What an earlier run that did not commit left (a killed run whose watcher could not repair it).
+        run_files.give_back(self.warehouse)
         try:
             self._run(result, delivery, started_at, existed)
         except BaseException as error:
             self._close()
-            warehouse.restore_size(self.warehouse)
+            if result.committed:
+                # The run is in the warehouse: what failed after the commit (tidying up) is only a note.
+                result.notes.append(f"the run committed; tidying up afterwards failed: {_first_line(error)}")
+                return
+            run_files.give_back(self.warehouse)
             if isinstance(error, duckdb.InterruptException) or (
-                self._interrupted is not None and isinstance(error, (duckdb.Error, PipelineError))
+                self._interrupted is not None and isinstance(error, (duckdb.Error, PipelineError, OSError))
             ):
-                raise Interrupted(self._interrupted or 2) from None
+                raise Interrupted(self._interrupted or signal.SIGINT) from None
             if isinstance(error, WarehouseLocked):
                 raise LockedError(str(error)) from None
             if isinstance(error, WarehouseError):
                 raise InputError(str(error)) from None
-            if isinstance(error, duckdb.IOException) and "No space left" in str(error):
+            if isinstance(error, (duckdb.Error, OSError)) and out_of_space(error):
                 raise OutOfSpace(f"no space left on the disk holding {display(self.warehouse)}; nothing was kept") from None
             raise
         finally:
             dialect.save_translations()
-        result.seconds = time.perf_counter() - started
-        return result
 
     def _close(self) -> None:
         with self._lock:
@@ -503,12 +534,30 @@ class Run:
                 connection.close()
             except duckdb.Error:
                 pass
+        if self._held is not None:
+            self._held.close()  # only now: closing it while DuckDB had the file open would drop DuckDB's lock
+            self._held = None
 
-    def _run(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+    def _open(self, existed: bool, result: RunResult) -> duckdb.DuckDBPyConnection:
+        """Opens the warehouse (DuckDB's lock) and records its size before anything is written."""
         resources = self.options.resources or Resources.default()
         connection = warehouse.connect(self.warehouse, resources)
         with self._lock:
             self._connection = connection
+        result.settings = warehouse.settings(connection)
+        try:
+            self._held = run_files.HeldFile(self.warehouse)
+            run_files.remember_size(self.warehouse, self._held, created=not existed)
+        except OSError as error:
+            if out_of_space(error):
+                raise OutOfSpace(f"no space left on the disk holding {display(self.warehouse)}; nothing was kept") from None
+            raise WarehouseError(
+                f"{display(self.warehouse)}: cannot write the run marker beside it ({error.strerror})"
+            ) from None
+        return connection
+
+    def _run(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+        connection = self._open(existed, result)
         self._check_interrupt()
         connection.execute("BEGIN TRANSACTION")
         result.notes += warehouse.prepare(connection, self.warehouse)
@@ -533,8 +582,6 @@ class Run:
                 self._nothing_to_do(connection, result)
                 return
             self._commit(connection, result)
-            self._close()
-            warehouse.forget_size(self.warehouse)
             return
         if self.options.checks_only:
             self._check_warehouse(connection, result)
@@ -616,8 +663,6 @@ class Run:
         _summarise(connection, result)
         _record_runs(connection, result, started_at, load)
         self._commit(connection, result)
-        self._close()
-        warehouse.forget_size(self.warehouse)
         self._tell("done", total + 1, total + 1)
 
     def _check_warehouse(self, connection, result: RunResult) -> None:
@@ -641,18 +686,18 @@ class Run:
             raise CheckFailed(f"blocking data-quality check{'s' if len(failed) > 1 else ''} failed: "
                               f"{', '.join(failed)}; no result was recorded", result.steps)
         self._commit(connection, result)
-        self._close()
-        warehouse.forget_size(self.warehouse)
 
     def _nothing_to_do(self, connection, result: RunResult) -> None:
         connection.execute("ROLLBACK")
         self._close()
-        warehouse.restore_size(self.warehouse)
+        run_files.give_back(self.warehouse)
         result.skipped = True
 
     def _commit(self, connection, result: RunResult) -> None:
-        self._check_interrupt()
         with self._lock:
+            # Checked and set together: a signal either stops the run before COMMIT or is ignored.
+            if self._interrupted is not None:
+                raise Interrupted(self._interrupted)
             self._committing = True
         connection.execute("COMMIT")
         result.committed = True
@@ -661,6 +706,9 @@ class Run:
             connection.execute("CHECKPOINT")
         except duckdb.Error:
             pass
+        run_files.forget_size(self.warehouse)
+        self._close()
+        run_files.give_back(self.warehouse)  # DuckDB's spill folder
 
 
 def _peak_memory() -> int:
