@@ -1,4 +1,8 @@
-"""The one declaration of sources, tables and pipeline steps that every other part reads."""
+"""The one declaration of sources, tables and pipeline steps that every other part reads.
+
+It is long because it is data: every column of every table, typed and described, the checks and the
+steps. Kept in one module so that the declaration stays one place to read and change.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,10 @@ partitions, works out which raw partitions are new or changed since they were la
 ledger, ops.processed_partitions), and runs every step over them. Either all of it commits or the
 warehouse is left as it was, and a failed or killed run leaves the file no larger than before
 (customer360.warehouse).
+
+Its length is the run's life cycle in one place (open, load, pending partitions, steps, record, commit,
+give back), which reads best unbroken; the SQL lives in customer360.sqlgen, the files in
+customer360.delivery and customer360.csvload.
 """
 
 from __future__ import annotations

@@ -335,7 +335,6 @@ def silver_statements(step: Step) -> list[Statement]:
 def _ledger_insert(source: Source, work: dict[str, str]) -> str:
     name = string_literal(source.name)
     first = source.primary_key[0]
-    table = source.silver.ref
     match = " and ".join(f"kept.{k} = incoming.{k}" for k in source.primary_key)
     return (
         "insert into ops.processed_partitions (source, delivery_date, loaded_at, fingerprint, scanned_rows,\n"
