@@ -54,24 +54,31 @@ def _rebuild_statements(step: Step) -> list[Statement]:
     def match(left: str, right: str) -> str:
         return " and ".join(f"{left}.{k} = {right}.{k}" for k in table.key)
 
+    # Every column qualified: a column named like its table (gold.average_order_value.average_order_value)
+    # would otherwise name the table's row, as a STRUCT, in GoogleSQL's name resolution.
+    def qualified(alias: str) -> str:
+        return ", ".join(f"{alias}.{c}" for c in table.column_names)
+
     return [
         Statement(
             f"create or replace temp table {following} as\n"
-            f"select {columns}\nfrom (\n{strip_comments(step_query(step))}\n)"
+            f"select {qualified('computed')}\nfrom (\n{strip_comments(step_query(step))}\n) as computed"
         ),
         # Rows that are new, changed or gone, by key.
         Statement(
             f"create or replace temp table {rewritten} as\n"
-            f"select {key} from (select {columns} from {following} except distinct select {columns} from {table.ref})\n"
+            f"select {key} from (select {qualified('computed')} from {following} as computed\n"
+            f"    except distinct select {qualified('stored')} from {table.ref} as stored)\n"
             f"union distinct\n"
-            f"select {key} from (select {columns} from {table.ref} except distinct select {columns} from {following})"
+            f"select {key} from (select {qualified('stored')} from {table.ref} as stored\n"
+            f"    except distinct select {qualified('computed')} from {following} as computed)"
         ),
         Statement(
             f"delete from {table.ref} as stored\n"
             f"where exists (select 1 from {rewritten} as changed where {match('changed', 'stored')})"
         ),
         Statement(
-            f"insert into {table.ref} ({columns})\nselect {columns}\nfrom {following} as computed\n"
+            f"insert into {table.ref} ({columns})\nselect {qualified('computed')}\nfrom {following} as computed\n"
             f"where exists (select 1 from {rewritten} as changed where {match('changed', 'computed')})"
         ),
     ]
