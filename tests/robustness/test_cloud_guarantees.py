@@ -107,8 +107,9 @@ def test_every_reviewed_load_transfer_replaces_its_day_keeps_the_header_and_refu
     for key, transfer in transfers.items():
         wrong = {k: transfer.get(k) for k, v in expected.items() if transfer.get(k) != v}
         assert not wrong, f"{inventory.name}: {key} has {wrong}"
+    # The daily pipeline and the missing-deliveries check (infra/transform.py).
     scheduled = [r for r in resources.values() if r.get("dataSourceId") == "scheduled_query"]
-    assert len(scheduled) == 1, f"{inventory.name}: {len(scheduled)} scheduled queries"
+    assert len(scheduled) == 2, f"{inventory.name}: {len(scheduled)} scheduled queries"
     alerts = [key for key in resources if key.startswith("gcp:monitoring/alertPolicy:AlertPolicy ")]
     assert len(alerts) == 1, f"{inventory.name}: the failed-run alert is missing"
 
