@@ -34,6 +34,15 @@ _TARGET = "current_target"
 _PENDING = "pending_partition_count"
 _REFRESH = "full_refresh_needed"
 _CANDIDATES = "candidate_days"
+_FAILURE = "failure_message"
+
+
+# The digest of a raw partition's rows (the rows of `delivered`), independent of their order. A sum,
+# not BIT_XOR: two identical rows cancel out under XOR, so a re-delivery that swaps one duplicated
+# row for another would look unchanged. BIGNUMERIC holds the sum of any partition's INT64 hashes.
+PARTITION_FINGERPRINT = (
+    "format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string))"
+)
 
 
 def _literal(value: str | None) -> str:
@@ -82,14 +91,13 @@ def _fingerprints(ref) -> list[str]:
         lines += [
             f"  set {_CANDIDATES} = (",
             f"    select array_agg(held.delivery_date) from {held} as held",
-            f"    left join {ledger} as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date",
             f"    where held.source = {name} and held.fingerprint is null",
             "  );",
             f"  if {_CANDIDATES} is not null then",
             f"    update {held} as held set fingerprint = digests.fingerprint",
             "    from (",
             f"      select {contract.RAW_PARTITION_COLUMN} as delivery_date,",
-            "        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,",
+            f"        {PARTITION_FINGERPRINT} as fingerprint,",
             f"      from {ref('raw', source.name)} as delivered",
             f"      where {contract.RAW_PARTITION_COLUMN} in unnest({_CANDIDATES})",
             f"      group by {contract.RAW_PARTITION_COLUMN}",
@@ -196,6 +204,7 @@ def daily_script(
         f"declare {_PENDING} int64 default 0;",
         f"declare {_REFRESH} bool default false;",
         f"declare {_CANDIDATES} array<date>;",
+        f"declare {_FAILURE} string;",
         "",
         "-- Labels every job below, so run cost is found in INFORMATION_SCHEMA.JOBS.",
         f'set @@query_label = "{query_label(environment)}";',
@@ -242,6 +251,8 @@ def daily_script(
                       step="'run'", kind="'run'", target="cast(null as string)"),
         "  commit transaction;",
         "exception when error then",
+        "  -- Kept first: the ROLLBACK below has its own handler, and an error it raises would replace @@error.",
+        f"  set {_FAILURE} = @@error.message;",
         "  -- Nothing of this run is kept. The transaction may already be gone (a concurrent run's commit",
         "  -- can cancel it), and ROLLBACK then fails: it has its own handler, so the failure is still recorded.",
         "  begin",
@@ -250,11 +261,11 @@ def daily_script(
         "    select 'the transaction had already ended' as note;",
         "  end;",
         "  " + record(
-            "failed", "@@error.message", "current_timestamp()",
+            "failed", _FAILURE, "current_timestamp()",
             f"timestamp_diff(current_timestamp(), {_STARTED_AT}, millisecond) / 1000",
         ),
         "  raise using message = format(",
-        f"    'customer360 daily run %s failed at step %s: %s', {_RUN_ID}, {_STEP}, @@error.message);",
+        f"    'customer360 daily run %s failed at step %s: %s', {_RUN_ID}, {_STEP}, {_FAILURE});",
         "end;",
         "",
     ]

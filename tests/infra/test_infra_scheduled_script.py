@@ -49,6 +49,33 @@ def test_failure_rolls_back_records_and_raises():
     assert re.search(r"\braise using message\b", handler), "the run must fail so that the alert fires"
 
 
+def test_the_error_is_kept_before_the_rollback_block_can_replace_it():
+    handler = daily_script()[daily_script().index("exception when error then"):]
+    saved = "set failure_message = @@error.message;"
+    assert saved in handler and handler.index(saved) < handler.index("rollback transaction;"), handler
+    after_rollback = handler[handler.index("end;"):]
+    assert "@@error" not in after_rollback, "the record or the re-raise reads @@error after the rollback block"
+    assert "failure_message" in after_rollback[:after_rollback.index("raise using message")], after_rollback
+
+
+def test_a_reloaded_partition_with_other_duplicate_rows_gets_another_fingerprint():
+    # Evaluated on ZetaSQL's reference implementation: {A, A, B} and {C, C, B} have the same count
+    # and the same XOR of row hashes, but are different deliveries.
+    from customer360 import zeta
+
+    query = f"select {bigquery_script.PARTITION_FINGERPRINT} from raw.customers as delivered"
+
+    def fingerprint(*ids: str) -> str:
+        rows = [{"customer_id": key} for key in ids]
+        (row,) = zeta.evaluate(query, {"raw.customers": rows}, {}).rows
+        return row[0]
+
+    assert fingerprint("A", "A", "B") != fingerprint("C", "C", "B")
+    assert fingerprint("A", "B", "C") == fingerprint("C", "A", "B"), "the fingerprint depends on row order"
+    assert fingerprint("A", "B") != fingerprint("A", "B", "B")
+    assert f"{bigquery_script.PARTITION_FINGERPRINT} as fingerprint" in daily_script()
+
+
 def test_only_statements_allowed_in_a_transaction():
     # SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE and temp objects; no DDL on permanent tables
     # (https://cloud.google.com/bigquery/docs/transactions).

@@ -34,16 +34,23 @@ def call_line(step: contract.Step) -> int:
 
 def test_the_daily_script_runs_every_step_in_one_transaction_and_rolls_back_on_any_error():
     begin, commit = line_of("begin transaction;"), line_of("commit transaction;")
-    handler, rollback = line_of("exception when error then"), line_of("rollback transaction;")
+    handler = line_of("exception when error then")
+    # The first ROLLBACK is the one of a run with nothing pending; the handler's comes after it.
+    rollback = SCRIPT_LINES.index("rollback transaction;", handler)
     calls = [call_line(step) for step in contract.PIPELINE]
     assert calls == sorted(calls), "steps are called out of contract order"
     assert begin < calls[0] and calls[-1] < commit < handler < rollback, "a step runs outside the transaction"
-    before = [line for line in SCRIPT_LINES[:begin] if line and not line.startswith("--")]
-    assert all(line.startswith(("declare ", "set @@query_label", "begin")) for line in before), (
+    code = "\n".join(line for line in SCRIPT_LINES[:begin] if not line.startswith("--"))
+    before = [statement.strip() for statement in code.split(";") if statement.strip()]
+    assert all(statement.startswith(("declare ", "set @@query_label", "begin")) for statement in before), (
         f"the script does work before the transaction starts: {before}"
     )
     after_handler = [line for line in SCRIPT_LINES[handler + 1:] if line and not line.startswith("--")]
-    assert after_handler[0] == "rollback transaction;", "the handler must roll back before anything else"
+    # The handler keeps the error, then rolls back in a block of its own (ROLLBACK fails when the
+    # transaction is already gone), before it writes anything.
+    assert after_handler[:3] == ["set failure_message = @@error.message;", "begin", "rollback transaction;"], (
+        f"the handler must keep the error and roll back before anything else: {after_handler[:3]}"
+    )
     failure_record = next(i for i, line in enumerate(after_handler) if line.startswith("insert into ops.pipeline_runs"))
     reraise = next(i for i, line in enumerate(after_handler) if line.startswith("raise using message"))
     assert 0 < failure_record < reraise, "the failure is recorded after the rollback (so it is kept), then re-raised"
