@@ -139,3 +139,36 @@ def test_real_names_are_fully_qualified():
     code = re.sub(r"--[^\n]*|'[^']*'|`[^`]*`", "", script)
     assert not re.search(r"\b(raw|silver|gold|ops)\.\w+", code), "a logical name survived qualification"
 
+
+
+def test_the_missing_deliveries_check_names_exactly_the_daily_sources_without_rows_for_the_day():
+    # Evaluated on ZetaSQL's reference implementation over a stand-in for raw's partition listing
+    # (the evaluator holds content only for two-part table names).
+    import datetime as dt
+
+    from customer360 import zeta
+    from customer360.zeta.catalog import Catalog
+
+    catalog = Catalog.from_contract()
+    catalog.add_table("raw.partition_listing", [("table_name", "STRING"), ("partition_id", "STRING"), ("total_rows", "INT64")])
+    query = f"select ({bigquery_script.missing_sources_query('raw.partition_listing')}) as missing"
+    day = dt.date(2026, 1, 6)
+    daily = sorted(s.name for s in contract.SOURCES if s.expected == "daily")
+    on_change = [s.name for s in contract.SOURCES if s.expected != "daily"]
+
+    def missing(listing: list[tuple[str, str, int]]) -> str | None:
+        rows = [{"table_name": t, "partition_id": p, "total_rows": n} for t, p, n in listing]
+        (row,) = zeta.evaluate(query, {"raw.partition_listing": rows}, {"run_date": day}, catalog=catalog).rows
+        return row[0]
+
+    everything = [(name, "20260106", 10) for name in daily]
+    assert missing(everything) is None, "all daily sources arrived, none is missing"
+    assert missing([]) == ", ".join(daily)
+    late = [(n, p, r) for n, p, r in everything if n != "online_orders"] + [("online_orders", "20260105", 10)]
+    assert missing(late) == "online_orders", "only another day's partition of online_orders is held"
+    empty = [(n, p, r if n != "customers" else 0) for n, p, r in everything]
+    assert missing(empty) == "customers", "a partition without rows is not a delivery"
+    assert on_change and all(name not in (missing([]) or "") for name in on_change), "on-change sources are not expected"
+    assert f"select held.table_name from {'raw.INFORMATION_SCHEMA.PARTITIONS'} as held" in (
+        bigquery_script.missing_deliveries_script()
+    )
