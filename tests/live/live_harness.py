@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from customer360 import contract
+from customer360 import contract, engine
 
 LIVE_MODULES = ("google.auth", "google.cloud.bigquery", "google.cloud.bigquery_datatransfer", "google.cloud.storage",
                 "pulumi.automation")
@@ -141,8 +141,9 @@ def keys_of(path: Path, source: contract.Source) -> set[tuple[str, ...]]:
     return {key_values(source, header, row) for row in rows if len(row) == len(header)}
 
 
-def key_held_by_one_day_only(source: contract.Source, day_file: Path, other_files: Iterable[Path]) -> tuple[str, ...]:
-    """A key of DAY_FILE that no other file holds, written plainly (no spaces or case to clean), for a withdrawal."""
+def keys_held_by_one_day_only(source: contract.Source, day_file: Path, other_files: Iterable[Path]) -> list[tuple[str, ...]]:
+    """The keys of DAY_FILE, on one row each, that no other file holds, written plainly (nothing for the
+    cleaning to change), in key order: candidates for a withdrawal."""
     others: set[tuple[str, ...]] = set()
     for path in other_files:
         others |= keys_of(path, source)
@@ -152,10 +153,24 @@ def key_held_by_one_day_only(source: contract.Source, day_file: Path, other_file
         if len(row) == len(header):
             key = key_values(source, header, row)
             counted[key] = counted.get(key, 0) + 1
-    for key, times in sorted(counted.items()):
-        if times == 1 and key not in others and all(PLAIN_KEY.fullmatch(value) for value in key):
-            return key
-    raise ValueError(f"{day_file}: every key of {source.name} is also in another day, repeated, or not plain")
+    found = [key for key, times in sorted(counted.items())
+             if times == 1 and key not in others and all(PLAIN_KEY.fullmatch(value) for value in key)]
+    if not found:
+        raise ValueError(f"{day_file}: every key of {source.name} is also in another day, repeated, or not plain")
+    return found
+
+
+def typed_key(table: contract.Table, columns: Iterable[str], key: tuple[str, ...]) -> dict[str, tuple[str, object]]:
+    """{column: (BigQuery type, value)} for query parameters naming KEY in TABLE (CSV text made typed)."""
+    types = {column.name: column.type for column in table.columns}
+    converters = {"INT64": int, "STRING": str}
+    typed = {}
+    for column, value in zip(columns, key, strict=True):
+        kind = types[column]
+        if kind not in converters:
+            raise ValueError(f"{table.ref}.{column} is {kind}; only STRING and INT64 keys are supported")
+        typed[column] = (kind, converters[kind](value))
+    return typed
 
 
 def write_without_key(path: Path, source: contract.Source, key: tuple[str, ...], target: Path) -> int:
@@ -276,3 +291,40 @@ def live_settings_error(config: Mapping[str, str]) -> str | None:
 
 def environment() -> Mapping[str, str]:
     return os.environ
+
+
+class LocalReference:
+    """The local engine fed the same files in the same order: the answer BigQuery must give."""
+
+    def __init__(self, warehouse: Path):
+        self.warehouse = warehouse
+
+    def run(self, folder: Path, day: dt.date) -> None:
+        engine.run_delivery(folder, day, self.warehouse)
+
+    def load(self, folder: Path, day: dt.date) -> None:
+        engine.load_only(folder, day, self.warehouse)
+
+    def process(self, day: dt.date) -> None:
+        engine.run(self.warehouse, day)
+
+    def holds(self, table: contract.Table, key: dict[str, tuple[str, object]]) -> bool:
+        connection = engine.connect(self.warehouse, read_only=True)
+        try:
+            where = " AND ".join(f"{column} = ?" for column in key)
+            found = connection.execute(f"SELECT count(*) FROM {table.ref} WHERE {where}", [v for _, v in key.values()])
+            return found.fetchone()[0] > 0
+        finally:
+            connection.close()
+
+    def tables(self) -> dict[str, list[tuple]]:
+        connection = engine.connect(self.warehouse, read_only=True)
+        try:
+            found = {
+                table.ref: comparable_rows(connection.execute(f"SELECT {', '.join(table.column_names)} FROM {table.ref}").fetchall())
+                for table in compared_tables()
+            }
+            found["ops.rejected_rows"] = comparable_rows(connection.execute(rejected_rows_sql("ops.rejected_rows")).fetchall())
+        finally:
+            connection.close()
+        return found

@@ -21,13 +21,14 @@ from live_harness import (
     copy_day,
     delivery_uploads,
     differences,
-    key_held_by_one_day_only,
+    keys_held_by_one_day_only,
     keys_of,
     live_days,
     live_settings_error,
     missing_prerequisite,
     run_time,
     stack_config,
+    typed_key,
     write_without_key,
 )
 from pipeline_harness import order_line, write_delivery
@@ -175,13 +176,22 @@ def test_the_withdrawn_key_is_held_by_that_day_alone_and_written_out_once(tmp_pa
     source = contract.SOURCES_BY_NAME["online_orders"]
     day1 = write_delivery(tmp_path / "d1", {"online_orders": [order_line("O1"), order_line("O2"), order_line("O2", "2")]})
     day2 = write_delivery(tmp_path / "d2", {"online_orders": [order_line("O1")]})
-    key = key_held_by_one_day_only(source, day1 / "online_orders.csv", [day2 / "online_orders.csv"])
-    assert key == ("O2", "1"), key
+    keys = keys_held_by_one_day_only(source, day1 / "online_orders.csv", [day2 / "online_orders.csv"])
+    assert keys == [("O2", "1"), ("O2", "2")], keys
+    key = keys[0]
     target = tmp_path / "out" / "online_orders.csv"
     assert write_without_key(day1 / "online_orders.csv", source, key, target) == 1
     assert keys_of(target, source) == {("O1", "1"), ("O2", "2")}
     with pytest.raises(ValueError, match="every key of online_orders"):
-        key_held_by_one_day_only(source, day2 / "online_orders.csv", [day1 / "online_orders.csv"])
+        keys_held_by_one_day_only(source, day2 / "online_orders.csv", [day1 / "online_orders.csv"])
+
+
+def test_a_key_becomes_typed_query_parameters_of_the_silver_columns():
+    silver = contract.SOURCES_BY_NAME["online_orders"].silver
+    assert typed_key(silver, ("order_id", "line_number"), ("O2", "3")) == {
+        "order_id": ("STRING", "O2"), "line_number": ("INT64", 3)}
+    with pytest.raises(ValueError, match="only STRING and INT64 keys"):
+        typed_key(silver, ("order_ts",), ("2026-01-05 10:00:00",))
 
 
 def test_a_generated_first_day_has_a_key_the_next_days_do_not_hold(tmp_path):
@@ -190,8 +200,8 @@ def test_a_generated_first_day_has_a_key_the_next_days_do_not_hold(tmp_path):
     generate.generate(tmp_path, days=3, scale=0.05, seed=11, start=dt.date(2026, 1, 5))
     folders = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     source = contract.SOURCES_BY_NAME["online_orders"]
-    key = key_held_by_one_day_only(source, folders[0] / "online_orders.csv", [f / "online_orders.csv" for f in folders[1:]])
-    assert all(key not in keys_of(f / "online_orders.csv", source) for f in folders[1:]), key
+    keys = keys_held_by_one_day_only(source, folders[0] / "online_orders.csv", [f / "online_orders.csv" for f in folders[1:]])
+    assert keys and all(key not in keys_of(f / "online_orders.csv", source) for f in folders[1:] for key in keys), keys
 
 
 # ---------------------------------------------------------------------------
@@ -255,3 +265,32 @@ def test_a_run_that_never_finishes_times_out_naming_it():
     with pytest.raises(TimeoutError, match=r"\['stuck'\]"):
         waiter.wait(["stuck"])
 
+
+
+def test_the_local_half_of_the_scenario_withdraws_a_held_key_and_changes_gold(tmp_path):
+    # What the live suite asks of the local engine, on the same generated days: the preconditions the
+    # cloud half relies on (a held key to withdraw, a gold table it changes) hold before any deploy.
+    from customer360 import generate
+    from live_harness import LocalReference
+
+    day1, day2, day3 = live_days(dt.date(2026, 1, 8))
+    generate.generate(tmp_path / "data", days=3, scale=0.05, seed=11, start=day1)
+    folders = dict(zip((day1, day2, day3), sorted(p for p in (tmp_path / "data").iterdir() if p.is_dir()), strict=True))
+    source = contract.SOURCES_BY_NAME["online_orders"]
+    local = LocalReference(tmp_path / "local.duckdb")
+    local.run(folders[day1], day1)
+    local.run(copy_day(folders[day2], tmp_path / "partial", without=[source.name]), day2)
+    local.load(folders[day2], day2)
+    local.run(folders[day3], day3)
+    file_name = f"{source.name}.csv"
+    candidates = keys_held_by_one_day_only(source, folders[day1] / file_name, [folders[d] / file_name for d in (day2, day3)])
+    key = next(k for k in candidates if local.holds(source.silver, typed_key(source.silver, source.primary_key, k)))
+    before = local.tables()
+    assert set(before) == {t.ref for t in compared_tables()} | {"ops.rejected_rows"}
+    redelivered = copy_day(folders[day1], tmp_path / "redelivered")
+    assert write_without_key(folders[day1] / file_name, source, key, redelivered / file_name) == 1
+    local.load(redelivered, day1)
+    local.process(day3)
+    after = local.tables()
+    assert not local.holds(source.silver, typed_key(source.silver, source.primary_key, key)), f"silver still holds {key}"
+    assert any(before[t.ref] != after[t.ref] for t in contract.GOLD_TABLES), f"no gold table changed when {key} left"

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pytest
 from live_harness import (
+    LocalReference,
     Waiter,
     cloud_table,
     comparable_rows,
@@ -47,17 +48,18 @@ from live_harness import (
     copy_day,
     delivery_uploads,
     differences,
-    key_held_by_one_day_only,
+    keys_held_by_one_day_only,
     live_days,
     missing_prerequisite,
     object_name,
     rejected_rows_sql,
     run_time,
     stack_config,
+    typed_key,
     write_without_key,
 )
 
-from customer360 import contract, engine
+from customer360 import contract
 
 pytestmark = pytest.mark.live
 
@@ -136,12 +138,13 @@ class Live:
         return self.waiter.wait([name])[name]
 
     def query(self, sql: str, **parameters) -> list:
-        job_config = bigquery.QueryJobConfig(
-            query_parameters=[
-                bigquery.ScalarQueryParameter(key, "DATE" if isinstance(value, dt.date) else "STRING", value)
-                for key, value in parameters.items()
-            ]
-        )
+        """Rows of SQL; a parameter is a value (DATE or STRING) or a (BigQuery type, value) pair."""
+
+        def parameter(key, value):
+            kind, value = value if isinstance(value, tuple) else ("DATE" if isinstance(value, dt.date) else "STRING", value)
+            return bigquery.ScalarQueryParameter(key, kind, value)
+
+        job_config = bigquery.QueryJobConfig(query_parameters=[parameter(k, v) for k, v in parameters.items()])
         return list(self.bigquery.query(sql, job_config=job_config).result())
 
     def ref(self, table: contract.Table) -> str:
@@ -162,34 +165,6 @@ class Live:
             source=source.name, partition=f"{day:%Y%m%d}",
         )
         return rows[0][0] if rows else None
-
-
-class LocalReference:
-    """The local engine fed the same files in the same order: the answer BigQuery must give."""
-
-    def __init__(self, warehouse: Path):
-        self.warehouse = warehouse
-
-    def run(self, folder: Path, day: dt.date) -> None:
-        engine.run_delivery(folder, day, self.warehouse)
-
-    def load(self, folder: Path, day: dt.date) -> None:
-        engine.load_only(folder, day, self.warehouse)
-
-    def process(self, day: dt.date) -> None:
-        engine.run(self.warehouse, day)
-
-    def tables(self) -> dict[str, list[tuple]]:
-        connection = engine.connect(self.warehouse, read_only=True)
-        try:
-            found = {
-                table.ref: comparable_rows(connection.execute(f"SELECT {', '.join(table.column_names)} FROM {table.ref}").fetchall())
-                for table in compared_tables()
-            }
-            found["ops.rejected_rows"] = comparable_rows(connection.execute(rejected_rows_sql("ops.rejected_rows")).fetchall())
-        finally:
-            connection.close()
-        return found
 
 
 def assert_same(local: LocalReference, live: Live, after: str) -> dict[str, list[tuple]]:
@@ -325,11 +300,13 @@ def test_a_late_file_is_loaded_by_the_next_days_late_transfer_and_processed_by_t
 def test_a_redelivered_day_without_a_row_removes_it_from_silver_and_gold(live, deliveries, local, tmp_path_factory):
     live.require("late")
     file_name = f"{LATE_SOURCE.name}.csv"
-    key = key_held_by_one_day_only(
+    candidates = keys_held_by_one_day_only(
         LATE_SOURCE, deliveries[DAY1] / file_name, [deliveries[DAY2] / file_name, deliveries[DAY3] / file_name]
     )
+    # A key that silver holds (a rejected row would not leave anything to withdraw).
+    key = next(k for k in candidates if local.holds(LATE_SOURCE.silver, typed_key(LATE_SOURCE.silver, LATE_SOURCE.primary_key, k)))
+    key_parameters = typed_key(LATE_SOURCE.silver, LATE_SOURCE.primary_key, key)
     key_filter = " AND ".join(f"{column} = @{column}" for column in LATE_SOURCE.primary_key)
-    key_parameters = dict(zip(LATE_SOURCE.primary_key, key, strict=True))
     silver_sql = f"SELECT count(*) FROM {live.ref(LATE_SOURCE.silver)} WHERE {key_filter}"
     assert live.query(silver_sql, **key_parameters)[0][0] == 1, f"silver does not hold {key} before the re-delivery"
 
@@ -458,3 +435,12 @@ def test_fact_information_schema_partitions_can_be_read_inside_a_transaction(liv
     fact(f"INFORMATION_SCHEMA.PARTITIONS read inside a transaction: {outcome}")
     # The daily script lists raw's partitions inside its transaction.
     assert outcome[0], f"INFORMATION_SCHEMA.PARTITIONS cannot be read inside a transaction: {outcome[1]}"
+
+
+def test_fact_a_failed_assert_inside_a_transaction_fails_the_script_with_its_description(live):
+    passing = _script_outcome(live, "BEGIN TRANSACTION; ASSERT TRUE AS 'live probe passes'; COMMIT TRANSACTION; SELECT 1;")
+    failing = _script_outcome(live, "BEGIN TRANSACTION; ASSERT FALSE AS 'live probe fails'; COMMIT TRANSACTION; SELECT 1;")
+    fact(f"ASSERT inside a transaction, true: {passing}; false: {failing}")
+    # Every blocking quality check's procedure ASSERTs inside the daily transaction.
+    assert passing == (True, "[(1,)]"), f"a passing ASSERT inside a transaction: {passing}"
+    assert not failing[0] and "live probe fails" in failing[1], f"a failing ASSERT inside a transaction: {failing}"
