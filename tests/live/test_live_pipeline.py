@@ -419,10 +419,20 @@ def test_fact_whether_a_temp_table_made_in_a_procedure_is_seen_by_the_next_call(
     caller = _script_outcome(live, f"CALL `{ops}.live_probe_make_temp`(); SELECT count(*) FROM live_probe_temp;")
     in_transaction = _script_outcome(
         live, f"BEGIN TRANSACTION; CALL `{ops}.live_probe_make_temp`(); CALL `{ops}.live_probe_read_temp`(); COMMIT TRANSACTION;")
+    live.bigquery.query(
+        f"CREATE PROCEDURE `{ops}.live_probe_own_temp`() BEGIN CREATE OR REPLACE TEMP TABLE live_probe_own AS SELECT 1 AS n; "
+        "SELECT count(*) FROM live_probe_own; DROP TABLE live_probe_own; END;"
+    ).result()
+    own = _script_outcome(
+        live, f"BEGIN TRANSACTION; CALL `{ops}.live_probe_own_temp`(); CALL `{ops}.live_probe_own_temp`(); "
+              "COMMIT TRANSACTION; SELECT 1;")
     fact(f"temp table made in a procedure, read by the next CALL: {next_call}; by the caller: {caller}; "
-         f"by the next CALL inside a transaction: {in_transaction}")
-    # Nothing relies on the answer: every step procedure reads only the temp tables it creates
-    # (tests/infra/test_infra_policy.py). The probe must still give a definite answer.
+         f"by the next CALL inside a transaction: {in_transaction}; made, read and dropped by the same "
+         f"procedure called twice inside a transaction: {own}")
+    # What the steps do: each procedure creates, reads and drops its own temp tables inside the daily
+    # transaction, and reads no other (tests/infra/test_infra_policy.py).
+    assert own == (True, "[(1,)]"), f"a procedure's own temp tables inside a transaction: {own}"
+    # Nothing relies on the other answers; the probes must still give a definite one.
     for outcome in (next_call, caller, in_transaction):
         ok, detail = outcome
         assert ok or "live_probe_temp" in detail, f"the probe failed for another reason: {detail}"
