@@ -84,6 +84,7 @@ NEVER_DELIVERED_DAY = TODAY - dt.timedelta(days=5)
 EMPTIED_DAY = TODAY - dt.timedelta(days=6)
 LATE_SOURCE = contract.SOURCES_BY_NAME["online_orders"]
 PROBE_SOURCE = contract.SOURCES_BY_NAME["support_agents"]
+DEPLOY_RETRY_SECONDS = 120
 
 
 def fact(text: str) -> None:
@@ -184,7 +185,14 @@ def live():
     try:
         for key, value in config.items():
             stack.set_config(f"customer360:{key}", auto.ConfigValue(value=value))
-        result = stack.up(on_output=print)
+        try:
+            result = stack.up(on_output=print)
+        except auto.CommandError as error:
+            # A first deployment can fail while new IAM grants propagate; a second `pulumi up` creates
+            # only what is missing (README, "Deploy", first-run notes).
+            print(f"pulumi up failed, retrying once in {DEPLOY_RETRY_SECONDS} s: {str(error).splitlines()[-1:]}")
+            time.sleep(DEPLOY_RETRY_SECONDS)
+            result = stack.up(on_output=print)
         yield Live(name, config, {key: output.value for key, output in result.outputs.items()}, dt.datetime.now(dt.timezone.utc))
     finally:
         try:
