@@ -49,6 +49,12 @@ def _daily_script() -> str:
     return bigquery_script.daily_script()
 
 
+def _missing_deliveries_script() -> str:
+    from customer360 import bigquery_script
+
+    return bigquery_script.missing_deliveries_script()
+
+
 def inventory_differences(expected: dict, actual: dict) -> list[str]:
     """Each change between two stack inventories, naming the resource (and setting) it touches."""
     lines = []
@@ -110,6 +116,8 @@ def artifacts() -> tuple[Artifact, ...]:
     registry = [
         Artifact(docs.DOCS_PATH, _data_dictionary, "data dictionary, from the contract"),
         Artifact(bigquery_script.RENDERED_PATH, _daily_script, "daily scheduled-query script, from the pipeline"),
+        Artifact(bigquery_script.RENDERED_FRESHNESS_PATH, _missing_deliveries_script,
+                 "missing-deliveries check script, from the contract's expected sources"),
     ]
     fixtures = contract.REPO_ROOT / "tests" / "infra" / "fixtures"
     for stack in plan.committed_stacks():

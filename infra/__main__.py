@@ -59,13 +59,18 @@ pulumi.export(
     {
         **{key: t.name.apply(runs_link) for key, t in load.transfers.items()},
         "daily_pipeline": transform.scheduled_query.name.apply(runs_link),
+        "missing_deliveries": transform.missing_deliveries_check.name.apply(runs_link),
     },
 )
 # Read by `c360 backfill --stack` (customer360/cloud_backfill.py): keys are `<source>` for the
 # day's own transfer, `<source>+<N>d` for the one that re-loads the folder N days old.
 pulumi.export(
     "transfer_config_names",
-    {**{key: t.name for key, t in load.transfers.items()}, "daily_pipeline": transform.scheduled_query.name},
+    {
+        **{key: t.name for key, t in load.transfers.items()},
+        "daily_pipeline": transform.scheduled_query.name,
+        "missing_deliveries": transform.missing_deliveries_check.name,
+    },
 )
 pulumi.export(
     "looker_studio_links",

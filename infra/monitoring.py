@@ -217,7 +217,10 @@ class Monitoring(Stage):
         self.alert_policy = gcp.monitoring.AlertPolicy(
             f"{name}-failed-runs",
             project=settings.project,
-            display_name=f"Customer 360 {settings.environment}: a load transfer or the daily pipeline failed",
+            display_name=(
+                f"Customer 360 {settings.environment}: a load transfer, the daily pipeline "
+                "or the missing-deliveries check failed"
+            ),
             combiner="OR",
             severity="ERROR",
             conditions=[
@@ -242,10 +245,15 @@ class Monitoring(Stage):
                 mime_type="text/markdown",
                 subject=f"Customer 360 {settings.environment}: a pipeline run failed",
                 content=(
-                    "A Cloud Storage load transfer or the daily scheduled query of Customer 360 "
-                    f"({settings.environment}) failed; the incident names the transfer config.\n\n"
+                    "A Cloud Storage load transfer, the daily scheduled query or the missing-deliveries "
+                    f"check of Customer 360 ({settings.environment}) failed; the incident names the "
+                    "transfer config.\n\n"
                     f"Open the run's log in [Data transfers]({transfers_page}); for the daily pipeline, "
-                    f"the failed step and its error are in `{settings.dataset_names['ops']}.run_history`."
+                    f"the failed step and its error are in `{settings.dataset_names['ops']}.run_history`. "
+                    f"For `{settings.prefix} missing deliveries`, the run's error names the day and the "
+                    "sources expected daily that have no delivery for it: the pipeline still ran for the "
+                    "others; once the files are in their day folder, the late-delivery transfer or "
+                    "`c360 backfill --stack` loads them."
                 ),
             ),
             notification_channels=[channel.name for channel in self.channels.values()],

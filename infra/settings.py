@@ -31,6 +31,10 @@ _KMS_KEY = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[
 MIN_LOAD_WINDOW_MINUTES = 30
 # Each day of the late-delivery window adds one transfer per source.
 MAX_LATE_DELIVERY_DAYS = 14
+# The missing-deliveries check runs this long after the pipeline, on the same UTC day: its @run_date
+# is the day whose deliveries it looks for.
+MISSING_DELIVERIES_DELAY_MINUTES = 30
+MINUTES_PER_DAY = 24 * 60
 
 
 class SettingsError(ValueError):
@@ -50,6 +54,13 @@ class DailySchedule:
         # The BigQuery Data Transfer Service schedule syntax (times are UTC).
         return f"every day {self.hour:02d}:{self.minute:02d}"
 
+    def later(self, minutes: int) -> DailySchedule:
+        """The same day's schedule `minutes` later; the caller keeps it before midnight."""
+        total = self.minutes_after_midnight + minutes
+        if not 0 <= total < MINUTES_PER_DAY:
+            raise ValueError(f"{self} plus {minutes} minutes is not on the same UTC day")
+        return DailySchedule(total // 60, total % 60)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -65,6 +76,11 @@ class Settings:
     raw_partition_expiration_days: int
     landing_retention_days: int
     late_delivery_days: int = 1
+
+    @property
+    def missing_deliveries_schedule(self) -> DailySchedule:
+        """When the missing-deliveries check runs: after the pipeline, the same UTC day."""
+        return self.pipeline_schedule.later(MISSING_DELIVERIES_DELAY_MINUTES)
 
     @property
     def dataset_names(self) -> dict[str, str]:
@@ -155,6 +171,20 @@ def settings_from_values(values: Mapping[str, str | None], stack: str = "") -> S
             problems.append(
                 f"{key('pipelineSchedule')}: {raw_pipeline!r} must be at least {MIN_LOAD_WINDOW_MINUTES} minutes "
                 f"after {key('transferSchedule')} {raw_transfer!r} on the same UTC day"
+            )
+    if pipeline:
+        # The missing-deliveries check (infra/transform.py) follows the pipeline; it must stay on the
+        # pipeline's UTC day (it looks for that day's deliveries) and off the hour like every schedule.
+        check_minutes = pipeline.minutes_after_midnight + MISSING_DELIVERIES_DELAY_MINUTES
+        if check_minutes >= MINUTES_PER_DAY:
+            problems.append(
+                f"{key('pipelineSchedule')}: {raw_pipeline!r} must be at least {MISSING_DELIVERIES_DELAY_MINUTES} "
+                "minutes before midnight UTC: the missing-deliveries check runs that much later on the same UTC day"
+            )
+        elif check_minutes % 60 == 0:
+            problems.append(
+                f"{key('pipelineSchedule')}: {raw_pipeline!r} would put the missing-deliveries check, "
+                f"{MISSING_DELIVERIES_DELAY_MINUTES} minutes later, exactly on the hour; pick another minute"
             )
 
     emails: tuple[str, ...] = ()

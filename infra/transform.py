@@ -1,4 +1,4 @@
-"""The SQL steps as BigQuery routines and the daily scheduled query that runs them in order."""
+"""The SQL steps as BigQuery routines, the daily scheduled query that runs them in order, and the missing-deliveries check."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ def pipeline_display_name(prefix: str) -> str:
     return f"{prefix} daily pipeline"
 
 
+def missing_deliveries_display_name(prefix: str) -> str:
+    """What the console lists for the scheduled check that fails when an expected delivery is missing."""
+    return f"{prefix} missing deliveries"
+
+
 def calls(body: str, function: sqlgen.SqlFunction) -> bool:
     return re.search(rf"\b{re.escape(function.dataset)}\.{re.escape(function.name)}\s*\(", body) is not None
 
@@ -57,7 +62,7 @@ class TransformArgs:
 
 
 class Transform(Stage):
-    """SQL functions, one stored procedure per pipeline step, and the daily scheduled query."""
+    """SQL functions, one stored procedure per pipeline step, the daily scheduled query and the missing-deliveries check."""
 
     def __init__(self, name: str, args: TransformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("transform", name, opts)
@@ -119,9 +124,26 @@ class Transform(Stage):
             params=scheduled_query_params(self.script),
             opts=self.child(depends_on=list(self.procedures.values())),
         )
+        # A failed run of this check trips the failed-run alert (infra/monitoring.py) like any other
+        # transfer run, and being its own scheduled query it never rolls back the day's pipeline run.
+        # It reads only raw's INFORMATION_SCHEMA.PARTITIONS, which the transformer's dataViewer on raw
+        # allows (docs/bigquery-behaviour.md#partitions-view).
+        self.missing_deliveries_script = bigquery_script.missing_deliveries_script(names, settings.project)
+        self.missing_deliveries_check = gcp.bigquery.DataTransferConfig(
+            f"{name}-missing-deliveries",
+            project=settings.project,
+            display_name=missing_deliveries_display_name(settings.prefix),
+            data_source_id=SCHEDULED_QUERY_DATA_SOURCE,
+            location=settings.location,
+            schedule=str(settings.missing_deliveries_schedule),
+            service_account_name=args.transformer_email,
+            params=scheduled_query_params(self.missing_deliveries_script),
+            opts=self.child(),
+        )
         self.register_outputs(
             {
                 "procedures": sorted(step.procedure_name for step in contract.PIPELINE),
                 "scheduled_query": self.scheduled_query.name,
+                "missing_deliveries_check": self.missing_deliveries_check.name,
             }
         )

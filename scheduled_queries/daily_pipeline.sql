@@ -22,6 +22,7 @@ declare current_target string default 'ops.run_partitions';
 declare pending_partition_count int64 default 0;
 declare full_refresh_needed bool default false;
 declare candidate_days array<date>;
+declare failure_message string;
 
 -- Labels every job below, so run cost is found in INFORMATION_SCHEMA.JOBS.
 set @@query_label = "app:customer360,env:dev,pipeline:daily";
@@ -48,14 +49,13 @@ begin
   -- The late-delivery transfers reload recent days every day: a reload of the same rows is not a change.
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'customers' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.customers as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -64,14 +64,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'products' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.products as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -80,14 +79,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'stores' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.stores as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -96,14 +94,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'online_orders' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.online_orders as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -112,14 +109,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'store_sales' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.store_sales as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -128,14 +124,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'loyalty_members' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.loyalty_members as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -144,14 +139,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'support_tickets' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.support_tickets as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -160,14 +154,13 @@ begin
   end if;
   set candidate_days = (
     select array_agg(held.delivery_date) from ops.raw_partitions as held
-    left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
     where held.source = 'support_agents' and held.fingerprint is null
   );
   if candidate_days is not null then
     update ops.raw_partitions as held set fingerprint = digests.fingerprint
     from (
       select _PARTITIONDATE as delivery_date,
-        format('%d:%d', count(*), bit_xor(farm_fingerprint(to_json_string(delivered)))) as fingerprint,
+        format('%d:%s', count(*), cast(sum(cast(farm_fingerprint(to_json_string(delivered)) as bignumeric)) as string)) as fingerprint,
       from raw.support_agents as delivered
       where _PARTITIONDATE in unnest(candidate_days)
       group by _PARTITIONDATE
@@ -401,6 +394,8 @@ begin
     values (pipeline_run_id, @run_date, 'run', 'run', cast(null as string), pipeline_started_at, current_timestamp(), timestamp_diff(current_timestamp(), pipeline_started_at, millisecond) / 1000, 'succeeded', cast(null as string), 'bigquery', pipeline_sql_digest);
   commit transaction;
 exception when error then
+  -- Kept first: the ROLLBACK below has its own handler, and an error it raises would replace @@error.
+  set failure_message = @@error.message;
   -- Nothing of this run is kept. The transaction may already be gone (a concurrent run's commit
   -- can cancel it), and ROLLBACK then fails: it has its own handler, so the failure is still recorded.
   begin
@@ -409,7 +404,7 @@ exception when error then
     select 'the transaction had already ended' as note;
   end;
   insert into ops.pipeline_runs (run_id, run_date, step, step_kind, target_table, started_at, finished_at, duration_seconds, status, message, engine, input_fingerprint)
-    values (pipeline_run_id, @run_date, current_step, current_step_kind, current_target, pipeline_started_at, current_timestamp(), timestamp_diff(current_timestamp(), pipeline_started_at, millisecond) / 1000, 'failed', @@error.message, 'bigquery', pipeline_sql_digest);
+    values (pipeline_run_id, @run_date, current_step, current_step_kind, current_target, pipeline_started_at, current_timestamp(), timestamp_diff(current_timestamp(), pipeline_started_at, millisecond) / 1000, 'failed', failure_message, 'bigquery', pipeline_sql_digest);
   raise using message = format(
-    'customer360 daily run %s failed at step %s: %s', pipeline_run_id, current_step, @@error.message);
+    'customer360 daily run %s failed at step %s: %s', pipeline_run_id, current_step, failure_message);
 end;

@@ -4,9 +4,9 @@
 declare missing_sources string default (
   select string_agg(source, ', ' order by source)
   from unnest(['customers', 'products', 'online_orders', 'store_sales', 'loyalty_members', 'support_tickets']) as source
-  where not exists (
-    select 1 from raw.INFORMATION_SCHEMA.PARTITIONS as held
-    where held.table_name = source and held.partition_id = format_date('%Y%m%d', @run_date) and held.total_rows > 0
+  where source not in (
+    select held.table_name from raw.INFORMATION_SCHEMA.PARTITIONS as held
+    where held.partition_id = format_date('%Y%m%d', @run_date) and held.total_rows > 0
   )
 );
 if missing_sources is not null then

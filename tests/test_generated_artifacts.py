@@ -48,5 +48,5 @@ def test_regenerate_rewrites_a_stale_file_and_only_it(tmp_path):
 
 def test_registry_holds_every_generated_file_the_repository_commits():
     labels = {artifact.label for artifact in artifacts.artifacts()}
-    assert {"docs/tables.md", "scheduled_queries/daily_pipeline.sql"} <= labels, labels
+    assert {"docs/tables.md", "scheduled_queries/daily_pipeline.sql", "scheduled_queries/missing_deliveries.sql"} <= labels, labels
     assert any(label.startswith("tests/infra/fixtures/inventory_") for label in labels), labels

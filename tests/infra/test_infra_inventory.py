@@ -11,10 +11,9 @@ from pathlib import Path
 from infra_harness import STACKS, run_stack
 from typer.testing import CliRunner
 
-from customer360 import plan, plan_diff
+from customer360 import plan
 from customer360.artifacts import REGENERATE_COMMAND as REGENERATE
-from customer360.artifacts import inventory_differences as describe_differences
-from customer360.artifacts import unplanned_data_loss
+from customer360.artifacts import inventory_differences, unplanned_data_loss
 from customer360.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -47,7 +46,7 @@ def test_every_committed_stack_has_a_fixture():
 def test_differences_name_the_changed_resource():
     before = {"counts": {"T": 1}, "resources": {"T a": {"x": "1"}}, "outputs": {}}
     after = {"counts": {"T": 2}, "resources": {"T a": {"x": "2"}, "T b": {}}, "outputs": {}}
-    assert describe_differences(before, after) == ["count of T: 1 -> 2", "T a: x: '1' -> '2'", "added T b"]
+    assert inventory_differences(before, after) == ["count of T: 1 -> 2", "T a: x: '1' -> '2'", "added T b"]
 
 
 def test_plan_lists_every_resource_in_a_stable_order():
@@ -65,7 +64,7 @@ def test_plan_shows_a_sql_change_as_a_changed_digest():
     changed = json.loads(json.dumps(run.captured))
     routine = next(r for r in changed["resources"] if r["type"] == "gcp:bigquery/routine:Routine")
     routine["inputs"]["definitionBody"] += "\n-- changed"
-    differences = describe_differences(plan.inventory(run.captured), plan.inventory(changed))
+    differences = inventory_differences(plan.inventory(run.captured), plan.inventory(changed))
     assert differences == [
         f"{routine['type']} {routine['name']}: definitionBody: "
         f"{plan.digest(routine['inputs']['definitionBody'][: -len(chr(10) + '-- changed')])!r} -> "
@@ -95,7 +94,7 @@ def test_plan_shows_a_contract_change_on_the_changed_column():
     schema = json.loads(table["inputs"]["schema"])
     schema[1]["description"] = "Shop sign."
     table["inputs"]["schema"] = json.dumps(schema)
-    differences = describe_differences(plan.inventory(run.captured), plan.inventory(changed))
+    differences = inventory_differences(plan.inventory(run.captured), plan.inventory(changed))
     assert differences == [
         "gcp:bigquery/table:Table warehouse-silver-stores: schema.02.store_name: "
         "'STRING NULLABLE: Display name of the store.' -> 'STRING NULLABLE: Shop sign.'"

@@ -349,9 +349,89 @@ def scheduled_queries(run: StackRun) -> list[dict]:
     return [t for t in run.of_type(TRANSFER) if t["inputs"]["dataSourceId"] == transform.SCHEDULED_QUERY_DATA_SOURCE]
 
 
+def scheduled_query(run: StackRun, display_name: str) -> dict:
+    named = [t for t in scheduled_queries(run) if t["inputs"]["displayName"] == display_name]
+    assert len(named) == 1, f"{run.stack}: {len(named)} scheduled queries named {display_name!r}"
+    return named[0]
+
+
+def daily_pipeline(run: StackRun) -> dict:
+    return scheduled_query(run, transform.pipeline_display_name(run.settings.prefix))
+
+
+def missing_deliveries_check(run: StackRun) -> dict:
+    return scheduled_query(run, transform.missing_deliveries_display_name(run.settings.prefix))
+
+
+def test_the_scheduled_queries_are_the_daily_pipeline_and_the_missing_deliveries_check(stack_run):
+    prefix = stack_run.settings.prefix
+    names = sorted(t["inputs"]["displayName"] for t in scheduled_queries(stack_run))
+    assert names == sorted([transform.pipeline_display_name(prefix), transform.missing_deliveries_display_name(prefix)]), (
+        f"{stack_run.stack}: scheduled queries {names}"
+    )
+
+
+def test_the_missing_deliveries_check_runs_as_the_transformer_after_the_pipeline_with_no_destination(stack_run):
+    settings = stack_run.settings
+    check = missing_deliveries_check(stack_run)
+    inputs = check["inputs"]
+    assert set(inputs["params"]) == {"query"}, f"{name(check)} params {sorted(inputs['params'])}"
+    assert "destinationDatasetId" not in inputs, f"{name(check)} sets a destination dataset"
+    transformer = f"{settings.prefix}-transformer@{settings.project}.iam.gserviceaccount.com"
+    assert inputs["serviceAccountName"] == transformer, f"{name(check)} runs as {inputs.get('serviceAccountName')}"
+    assert inputs["location"] == settings.location, name(check)
+    assert inputs["schedule"] == str(settings.missing_deliveries_schedule), f"{name(check)} schedule {inputs['schedule']}"
+    check_time = re.fullmatch(r"every day (\d\d:\d\d)", inputs["schedule"])[1]
+    pipeline_time = re.fullmatch(r"every day (\d\d:\d\d)", daily_pipeline(stack_run)["inputs"]["schedule"])[1]
+    assert check_time > pipeline_time, f"{name(check)} at {check_time} runs before the pipeline at {pipeline_time}"
+
+
+def test_the_missing_deliveries_check_runs_the_script_rendered_for_the_stack(stack_run):
+    settings = stack_run.settings
+    check = missing_deliveries_check(stack_run)
+    query = check["inputs"]["params"]["query"]
+    assert query == bigquery_script.missing_deliveries_script(settings.dataset_names, settings.project), (
+        f"{name(check)} does not run the missing-deliveries script generated for the stack"
+    )
+    partitions = f"`{settings.project}.{settings.dataset_names['raw']}.INFORMATION_SCHEMA.PARTITIONS`"
+    assert partitions in query, f"{name(check)} does not read {partitions}"
+    for source in contract.SOURCES:
+        listed = f"'{source.name}'" in query
+        assert listed is (source.expected == "daily"), (
+            f"{name(check)}: source {source.name} (expected {source.expected}) is {'' if listed else 'not '}checked"
+        )
+
+
+def test_the_transformer_may_read_raw_partitions_for_the_missing_deliveries_check(stack_run):
+    # INFORMATION_SCHEMA.PARTITIONS needs bigquery.tables.get and bigquery.tables.list on the dataset,
+    # both in roles/bigquery.dataViewer (docs/bigquery-behaviour.md#partitions-view).
+    settings = stack_run.settings
+    transformer = f"serviceAccount:{settings.prefix}-transformer@{settings.project}.iam.gserviceaccount.com"
+    raw_roles = {
+        r["inputs"]["role"]
+        for r in stack_run.of_type("gcp:bigquery/datasetIamMember:DatasetIamMember")
+        if r["inputs"]["member"] == transformer and r["inputs"]["datasetId"] == settings.dataset_names["raw"]
+    }
+    assert raw_roles & {"roles/bigquery.dataViewer", "roles/bigquery.dataEditor"}, (
+        f"{stack_run.stack}: the transformer holds {sorted(raw_roles)} on raw, which cannot list its partitions"
+    )
+
+
+def test_a_failed_missing_deliveries_check_trips_the_failed_run_alert(stack_run):
+    # The alert counts every Data Transfer config's FAILED runs, not a list of configs: the check's
+    # failure reaches the same channels as a failed load or pipeline run.
+    (alert,) = stack_run.of_type(ALERT)
+    condition = alert["inputs"]["conditions"][0]["conditionThreshold"]["filter"]
+    assert "resource.label.config_id" not in condition and "config_id" not in condition, (
+        f"{name(alert)} is limited to some configs: {condition}"
+    )
+    assert f'resource.type = "{monitoring.TRANSFER_RESOURCE_TYPE}"' in condition, name(alert)
+    assert missing_deliveries_check(stack_run)["inputs"]["dataSourceId"] == transform.SCHEDULED_QUERY_DATA_SOURCE
+
+
 def test_one_daily_scheduled_query_sets_no_destination(stack_run):
     settings = stack_run.settings
-    (query,) = scheduled_queries(stack_run)
+    query = daily_pipeline(stack_run)
     inputs = query["inputs"]
     assert set(inputs["params"]) == {"query"}, f"{name(query)} params {sorted(inputs['params'])}"
     assert not set(inputs["params"]) & DESTINATION_PARAMS, name(query)
@@ -380,7 +460,7 @@ def test_every_sql_step_is_deployed_exactly_once(stack_run):
     deployed = Counter(r["inputs"]["routineId"] for r in procedures)
     assert deployed == Counter(step.procedure_name for step in contract.PIPELINE), deployed
     by_id = {r["inputs"]["routineId"]: r for r in procedures}
-    script = scheduled_queries(stack_run)[0]["inputs"]["params"]["query"]
+    script = daily_pipeline(stack_run)["inputs"]["params"]["query"]
     calls = re.findall(r"^\s*call `[^`]+\.(\w+)`\(", script, flags=re.MULTILINE)
     assert calls == [step.procedure_name for step in contract.PIPELINE], "the script calls steps out of order"
     for step in contract.PIPELINE:
@@ -427,6 +507,26 @@ def test_step_procedures_are_legal_inside_the_daily_transaction():
         dropped = set(re.findall(r"\bdrop\s+table\s+(?:if\s+exists\s+)?(\w+)", body))
         assert not (dropped - temp_tables), f"procedure {step.procedure_name} drops permanent tables {dropped - temp_tables}"
         assert all(kind == "table" for kind in permanent_ddl), f"procedure {step.procedure_name}: {permanent_ddl}"
+
+
+def temp_tables_read_but_not_created(body: str) -> set[str]:
+    """Unqualified tables a body reads or writes that it neither creates as temp tables nor names as CTEs."""
+    code = re.sub(r"--[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'", " ", body, flags=re.DOTALL)
+    code = re.sub(r"\bextract\s*\(\s*\w+\s+from\b", "extract(", code, flags=re.IGNORECASE)
+    created = set(re.findall(r"create\s+(?:or\s+replace\s+)?temp(?:orary)?\s+table\s+(\w+)", code, re.IGNORECASE))
+    named = set(re.findall(r"(?:\bwith|,)\s*(\w+)\s+as\s*\(", code, re.IGNORECASE))
+    used = set(re.findall(r"\b(?:from|join|into|update|merge)\s+([a-z_]\w*)\b(?!\s*[.(])", code, re.IGNORECASE))
+    return {name.lower() for name in used - created - named} - {"unnest"}
+
+
+def test_every_procedure_reads_only_the_temporary_tables_it_creates():
+    # Whether a temp table made in one procedure is visible to the next CALL of the same script is
+    # settled only by tests/live/ (docs/bigquery-behaviour.md#settled-by-the-live-suite); no step
+    # relies on it.
+    assert temp_tables_read_but_not_created("create temp table a as select 1; select * from a join b using (x)") == {"b"}
+    for step in contract.PIPELINE:
+        borrowed = temp_tables_read_but_not_created(sqlgen.procedure_body(step))
+        assert not borrowed, f"procedure {step.procedure_name} uses temp tables it does not create: {sorted(borrowed)}"
 
 
 # ---------------------------------------------------------------------------

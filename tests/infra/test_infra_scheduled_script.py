@@ -49,6 +49,33 @@ def test_failure_rolls_back_records_and_raises():
     assert re.search(r"\braise using message\b", handler), "the run must fail so that the alert fires"
 
 
+def test_the_error_is_kept_before_the_rollback_block_can_replace_it():
+    handler = daily_script()[daily_script().index("exception when error then"):]
+    saved = "set failure_message = @@error.message;"
+    assert saved in handler and handler.index(saved) < handler.index("rollback transaction;"), handler
+    after_rollback = handler[handler.index("end;"):]
+    assert "@@error" not in after_rollback, "the record or the re-raise reads @@error after the rollback block"
+    assert "failure_message" in after_rollback[:after_rollback.index("raise using message")], after_rollback
+
+
+def test_a_reloaded_partition_with_other_duplicate_rows_gets_another_fingerprint():
+    # Evaluated on ZetaSQL's reference implementation: {A, A, B} and {C, C, B} have the same count
+    # and the same XOR of row hashes, but are different deliveries.
+    from customer360 import zeta
+
+    query = f"select {bigquery_script.PARTITION_FINGERPRINT} from raw.customers as delivered"
+
+    def fingerprint(*ids: str) -> str:
+        rows = [{"customer_id": key} for key in ids]
+        (row,) = zeta.evaluate(query, {"raw.customers": rows}, {}).rows
+        return row[0]
+
+    assert fingerprint("A", "A", "B") != fingerprint("C", "C", "B")
+    assert fingerprint("A", "B", "C") == fingerprint("C", "A", "B"), "the fingerprint depends on row order"
+    assert fingerprint("A", "B") != fingerprint("A", "B", "B")
+    assert f"{bigquery_script.PARTITION_FINGERPRINT} as fingerprint" in daily_script()
+
+
 def test_only_statements_allowed_in_a_transaction():
     # SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE and temp objects; no DDL on permanent tables
     # (https://cloud.google.com/bigquery/docs/transactions).
@@ -112,3 +139,36 @@ def test_real_names_are_fully_qualified():
     code = re.sub(r"--[^\n]*|'[^']*'|`[^`]*`", "", script)
     assert not re.search(r"\b(raw|silver|gold|ops)\.\w+", code), "a logical name survived qualification"
 
+
+
+def test_the_missing_deliveries_check_names_exactly_the_daily_sources_without_rows_for_the_day():
+    # Evaluated on ZetaSQL's reference implementation over a stand-in for raw's partition listing
+    # (the evaluator holds content only for two-part table names).
+    import datetime as dt
+
+    from customer360 import zeta
+    from customer360.zeta.catalog import Catalog
+
+    catalog = Catalog.from_contract()
+    catalog.add_table("raw.partition_listing", [("table_name", "STRING"), ("partition_id", "STRING"), ("total_rows", "INT64")])
+    query = f"select ({bigquery_script.missing_sources_query('raw.partition_listing')}) as missing"
+    day = dt.date(2026, 1, 6)
+    daily = sorted(s.name for s in contract.SOURCES if s.expected == "daily")
+    on_change = [s.name for s in contract.SOURCES if s.expected != "daily"]
+
+    def missing(listing: list[tuple[str, str, int]]) -> str | None:
+        rows = [{"table_name": t, "partition_id": p, "total_rows": n} for t, p, n in listing]
+        (row,) = zeta.evaluate(query, {"raw.partition_listing": rows}, {"run_date": day}, catalog=catalog).rows
+        return row[0]
+
+    everything = [(name, "20260106", 10) for name in daily]
+    assert missing(everything) is None, "all daily sources arrived, none is missing"
+    assert missing([]) == ", ".join(daily)
+    late = [(n, p, r) for n, p, r in everything if n != "online_orders"] + [("online_orders", "20260105", 10)]
+    assert missing(late) == "online_orders", "only another day's partition of online_orders is held"
+    empty = [(n, p, r if n != "customers" else 0) for n, p, r in everything]
+    assert missing(empty) == "customers", "a partition without rows is not a delivery"
+    assert on_change and all(name not in (missing([]) or "") for name in on_change), "on-change sources are not expected"
+    assert f"select held.table_name from {'raw.INFORMATION_SCHEMA.PARTITIONS'} as held" in (
+        bigquery_script.missing_deliveries_script()
+    )

@@ -86,6 +86,8 @@ def test_valid_values_give_typed_settings():
         ("pipelineSchedule", {"pipelineSchedule": "every day 02:00"}, "exactly on the hour"),
         ("pipelineSchedule", {"pipelineSchedule": "every day 01:50"}, "at least 30 minutes after"),
         ("pipelineSchedule", {"transferSchedule": "every day 23:47", "pipelineSchedule": "every day 00:17"}, "same UTC day"),
+        ("pipelineSchedule", {"pipelineSchedule": "every day 23:45"}, "before midnight UTC"),
+        ("pipelineSchedule", {"pipelineSchedule": "every day 02:30"}, "missing-deliveries check"),
         ("alertEmails", {"alertEmails": "[]"}, "non-empty list"),
         ("alertEmails", {"alertEmails": json.dumps(["not-an-address"])}, "is not an e-mail address"),
         ("deletionProtection", {"deletionProtection": "yes"}, "expected true or false"),
@@ -104,6 +106,14 @@ def test_valid_values_give_typed_settings():
 def test_a_bad_setting_is_an_error_naming_its_key(key, change, expected):
     message = error_for(**change)
     assert f"customer360:{key}:" in message and expected in message, message
+
+
+def test_the_missing_deliveries_check_runs_half_an_hour_after_the_pipeline_on_the_same_day():
+    settings = settings_from_values({**GOOD, "pipelineSchedule": "every day 02:17"}, "test")
+    assert str(settings.missing_deliveries_schedule) == "every day 02:47"
+    latest = settings_from_values({**GOOD, "pipelineSchedule": "every day 23:29"}, "test")
+    assert str(latest.missing_deliveries_schedule) == "every day 23:59"
+    assert "customer360:pipelineSchedule:" in error_for(pipelineSchedule="every day 23:30")
 
 
 def test_the_project_file_and_the_settings_agree_on_the_prefix_length():

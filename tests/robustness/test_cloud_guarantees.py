@@ -48,9 +48,12 @@ def test_the_daily_script_runs_every_step_in_one_transaction_and_rolls_back_on_a
                                                      "rollback transaction;", "return;"], SCRIPT_LINES[nothing:nothing + 4]
     assert begin < nothing < calls[0], "the nothing-to-do exit is not inside the transaction before the steps"
     after_handler = [line for line in SCRIPT_LINES[handler + 1:] if line and not line.startswith("--")]
-    # The rollback comes first, in a block of its own: a transaction already ended still gets its failure recorded.
-    assert after_handler[:4] == ["begin", "rollback transaction;", "exception when error then",
-                                 "select 'the transaction had already ended' as note;"], after_handler[:4]
+    # The handler keeps the error first (an error of the ROLLBACK below would replace @@error), then rolls
+    # back in a block of its own: a transaction already ended still gets its failure recorded.
+    assert after_handler[:5] == ["set failure_message = @@error.message;", "begin", "rollback transaction;",
+                                 "exception when error then", "select 'the transaction had already ended' as note;"], (
+        after_handler[:5]
+    )
     failure_record = next(i for i, line in enumerate(after_handler) if line.startswith("insert into ops.pipeline_runs"))
     reraise = next(i for i, line in enumerate(after_handler) if line.startswith("raise using message"))
     assert 4 < failure_record < reraise, "the failure is recorded after the rollback (so it is kept), then re-raised"
@@ -137,8 +140,9 @@ def test_every_reviewed_load_transfer_replaces_its_day_keeps_the_header_and_refu
     for key, transfer in transfers.items():
         wrong = {k: transfer.get(k) for k, v in expected.items() if transfer.get(k) != v}
         assert not wrong, f"{inventory.name}: {key} has {wrong}"
+    # The daily pipeline and the missing-deliveries check (infra/transform.py).
     scheduled = [r for r in resources.values() if r.get("dataSourceId") == "scheduled_query"]
-    assert len(scheduled) == 1, f"{inventory.name}: {len(scheduled)} scheduled queries"
+    assert len(scheduled) == 2, f"{inventory.name}: {len(scheduled)} scheduled queries"
     alerts = [key for key in resources if key.startswith("gcp:monitoring/alertPolicy:AlertPolicy ")]
     assert len(alerts) == 1, f"{inventory.name}: the failed-run alert is missing"
 
