@@ -696,3 +696,58 @@ def regenerate() -> None:
         console.print(f"Rewrote {artifact.label} ({artifact.what})")
     if not rewritten:
         console.print(f"All {len(artifacts.artifacts())} generated files are up to date.")
+
+
+@app.command("cost")
+def cost_command(
+    rows_per_day: Annotated[
+        int | None, typer.Option(min=1, help="Raw rows delivered on a regular day (default: the demo retailer's).")
+    ] = None,
+    history_days: Annotated[int, typer.Option(min=1, help="Days of history of the later day compared with day 1.")] = 365,
+    growing: Annotated[int, typer.Option(min=0, help="How many of the reads that grow with history to list.")] = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate the bytes each step of a daily run processes in BigQuery, on day 1 and on day --history-days."""
+    from rich.table import Table
+
+    from customer360 import cost
+
+    rows = rows_per_day if rows_per_day is not None else cost.demo_rows_per_day()
+    result = cost.estimate(rows, history_days)
+    first, last = result.days
+    if as_json:
+        print(json.dumps(cost.as_json(result), indent=2))
+        return
+    table = Table(title=f"BigQuery bytes processed by a daily run of {rows:,} raw rows: day {first} vs day {last}",
+                  show_edge=False, header_style="bold")
+    for heading in ("step", "kind", f"day {first}", f"day {last}", "ratio"):
+        table.add_column(heading, justify="left" if heading in ("step", "kind") else "right")
+    for step in contract.PIPELINE:
+        if step.name not in result.statements:
+            continue
+        day_first, day_last = result.step_bytes(step.name, 0), result.step_bytes(step.name, 1)
+        note = " (incomplete: see below)" if step.name in result.unanalysed else ""
+        table.add_row(step.name + note, step.kind, cost.format_bytes(day_first), cost.format_bytes(day_last),
+                      cost.ratio(day_first, day_last))
+    table.add_section()
+    for group in ("silver", "quality", "intermediate", "gold"):
+        day_first, day_last = result.group_bytes(group, 0), result.group_bytes(group, 1)
+        label = "silver steps + identity" if group == "silver" else f"{group} steps"
+        table.add_row(f"total {label}", "", cost.format_bytes(day_first), cost.format_bytes(day_last),
+                      cost.ratio(day_first, day_last))
+    day_first, day_last = result.total_bytes(0), result.total_bytes(1)
+    table.add_row("total", "", cost.format_bytes(day_first), cost.format_bytes(day_last), cost.ratio(day_first, day_last))
+    console.print(table)
+    reads = result.growing_reads()
+    if reads and growing:
+        console.print(f"\nReads that grow with history (largest on day {last} first, {min(growing, len(reads))} of {len(reads)}):")
+        listing = Table(show_edge=False, header_style="bold")
+        for heading in ("step", "line", "statement", "table", f"day {first}", f"day {last}", "why"):
+            listing.add_column(heading, justify="right" if heading.startswith(("day", "line")) else "left")
+        for read in reads[:growing]:
+            listing.add_row(read.step, str(read.statement.line), escape(read.statement.summary[:60]), read.table,
+                            cost.format_bytes(read.first_bytes), cost.format_bytes(read.last_bytes), read.reason)
+        console.print(listing)
+    for step, problems in result.unanalysed.items():
+        for problem in problems:
+            console.print(f"{step}: statement not analysed by ZetaSQL, not counted: {escape(problem)}", soft_wrap=True)
