@@ -165,10 +165,9 @@ class DayEstimate:
             return self.temp_rows[table]
         if table not in contract.TABLES_BY_REF:
             raise KeyError(f"no model of table {table!r}")
-        whole = self.retailer.rows(table, self.day)
         if partitions is None:
-            return whole
-        return min(whole, partitions * self.retailer.partition_rows(table))
+            return self.retailer.rows(table, self.day)
+        return min(partitions, self.day) * self.retailer.partition_rows(table)
 
     # -- statements ----------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Iterator, Mapping
 
 from customer360.zeta.catalog import Catalog, analyzer_options, registered_catalog_id
 from customer360.zeta.runtime import ZetaError, protos, runtime
-from customer360.zeta.syntax import Source, concrete, identifier, kind, parse_script, span, statements
+from customer360.zeta.syntax import Source, identifier, is_repeated, kind, parse_script, span, statements
 from customer360.zeta.types import type_name, type_proto
 
 
@@ -159,7 +159,7 @@ def _children(message) -> Iterator:
             continue
         if not descriptor.message_type.name.startswith(("Resolved", "AnyResolved")):
             continue  # types, table and function references: no scans below
-        values = value if descriptor.label == descriptor.LABEL_REPEATED else [value]
+        values = value if is_repeated(descriptor) else [value]
         for child in values:
             if descriptor.name == "parent":
                 yield from _children(child)

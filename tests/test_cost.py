@@ -1,0 +1,169 @@
+"""The BigQuery cost estimate: columns read, partition pruning, DML targets, growth with history, the command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from customer360 import contract, cost
+from customer360.cli import app
+from customer360.cost_model import Retailer
+from customer360.zeta import Catalog
+from customer360.zeta.reads import script_reads
+from zeta_harness import reference  # noqa: F401  (a fixture)
+
+DEMO = Retailer(cost.demo_rows_per_day())
+
+
+@pytest.fixture(scope="module")
+def analyse(reference):  # noqa: F811
+    catalog = Catalog.from_contract()
+
+    def reads(sql: str):
+        return script_reads(sql, catalog, parameters={**contract.QUERY_PARAMETERS, **contract.STEP_PARAMETERS})
+
+    return reads
+
+
+@pytest.fixture(scope="session")
+def pipeline_reads():
+    """Every step's statements analysed once (the slow part of `c360 cost`)."""
+    return cost.step_reads()
+
+
+def bytes_on(day: int, found, retailer: Retailer = DEMO) -> list[float]:
+    estimate = cost.DayEstimate(retailer, day)
+    return [estimate.statement("test", statement).bytes for statement in found]
+
+
+def column_bytes(ref: str, *columns: str) -> float:
+    return sum(DEMO.column_bytes(ref, c) for c in columns)
+
+
+def test_a_statement_reading_two_columns_costs_exactly_those_two_columns(analyse):
+    (found,) = analyse("select customer_id, email from silver.customers")
+    (cost_day_1,) = bytes_on(1, [found])
+    expected = DEMO.rows("silver.customers", 1) * column_bytes("silver.customers", "customer_id", "email")
+    assert cost_day_1 == pytest.approx(expected), f"silver.customers read costs {cost_day_1}, expected {expected}"
+    assert found.reads[0].columns == ("customer_id", "email")
+
+
+def test_a_column_used_only_in_the_filter_is_read_too(analyse):
+    (found,) = analyse("select count(*) from silver.customers where city = 'Austin'")
+    (bytes_read,) = bytes_on(1, [found])
+    assert bytes_read == pytest.approx(DEMO.rows("silver.customers", 1) * column_bytes("silver.customers", "city"))
+
+
+def test_a_table_referenced_twice_is_billed_once_for_the_union_of_its_columns(analyse):
+    (found,) = analyse(
+        "select a.customer_id from silver.customers as a join silver.customers as b on a.email = b.phone"
+    )
+    (bytes_read,) = bytes_on(1, [found])
+    expected = DEMO.rows("silver.customers", 1) * column_bytes("silver.customers", "customer_id", "email", "phone")
+    assert bytes_read == pytest.approx(expected)
+
+
+def test_a_filter_on_the_partition_column_by_a_parameter_prunes_to_its_days(analyse):
+    (found,) = analyse("select customer_id from raw.customers where _PARTITIONDATE in unnest(@delivery_dates)")
+    (scan,) = cost.statement_scans(found)
+    assert scan.partitions == cost.PARAMETER_DAYS["delivery_dates"], f"raw.customers scan not pruned: {scan}"
+    (bytes_read,) = bytes_on(365, [found])
+    assert bytes_read == pytest.approx(DEMO.partition_rows("raw.customers") * column_bytes("raw.customers", "customer_id"))
+
+
+def test_a_pruned_read_does_not_grow_with_history(analyse):
+    found = analyse("select order_id, quantity from raw.online_orders where _PARTITIONDATE = @run_date")
+    assert bytes_on(1, found) == bytes_on(365, found)
+
+
+def test_pruning_is_refused_when_the_filter_is_not_on_the_partition_column(analyse):
+    (found,) = analyse("select order_id from silver.online_order_lines where _delivery_date in unnest(@delivery_dates)")
+    (scan,) = cost.statement_scans(found)
+    assert scan.partitions is None, f"silver.online_order_lines is partitioned by order_ts, yet pruned: {scan}"
+    assert scan.unpruned_filter.startswith(contract.DELIVERY_DATE_COLUMN)
+    (bytes_read,) = bytes_on(30, [found])
+    read = column_bytes("silver.online_order_lines", "order_id", contract.DELIVERY_DATE_COLUMN)  # the filter's column too
+    expected = DEMO.rows("silver.online_order_lines", 30) * read
+    assert bytes_read == pytest.approx(expected)
+
+
+def test_a_filter_on_an_unpartitioned_table_scans_it_whole(analyse):
+    (found,) = analyse("select customer_id from raw.customers where customer_id = 'C1'")
+    (scan,) = cost.statement_scans(found)
+    assert scan.partitions is None
+
+
+def test_a_history_sized_read_grows_with_history_and_a_bounded_one_does_not(analyse):
+    lines = analyse("select order_id, line_revenue from silver.online_order_lines")
+    first, last = bytes_on(1, lines)[0], bytes_on(365, lines)[0]
+    assert last > 100 * first, f"silver.online_order_lines read: day 1 {first}, day 365 {last}"
+    slots = analyse("select channel, revenue from gold.channel_activity_trends")
+    assert bytes_on(100, slots) == bytes_on(365, slots), "the slot table is bounded by its slots"
+
+
+def test_rows_scale_with_rows_per_day(analyse):
+    lines = analyse("select order_id from silver.online_order_lines")
+    double = Retailer(2 * DEMO.rows_per_day)
+    assert bytes_on(30, lines, double)[0] == pytest.approx(2 * bytes_on(30, lines)[0])
+
+
+def test_a_delete_also_costs_every_column_of_the_partitions_it_modifies(analyse):
+    (found,) = analyse("delete from ops.rejected_rows where delivery_date in unnest(@delivery_dates) and source = 'x'")
+    (bytes_read,) = bytes_on(10, [found])
+    table = contract.table("ops.rejected_rows")
+    partition = DEMO.partition_rows("ops.rejected_rows")
+    referenced = column_bytes("ops.rejected_rows", "source", "delivery_date")
+    every_column = column_bytes("ops.rejected_rows", *table.column_names)
+    assert bytes_read == pytest.approx(partition * (referenced + every_column))
+
+
+def test_an_insert_costs_only_its_query(analyse):
+    (found,) = analyse("insert into silver.stores (store_id) select store_id from raw.stores where _PARTITIONDATE = @run_date")
+    (bytes_read,) = bytes_on(10, [found])
+    assert bytes_read == pytest.approx(DEMO.partition_rows("raw.stores") * column_bytes("raw.stores", "store_id"))
+
+
+def test_a_temporary_table_holds_the_rows_of_what_creates_it(analyse):
+    found = analyse(
+        "create temp table todays as select order_id, quantity from raw.online_orders "
+        "where _PARTITIONDATE in unnest(@delivery_dates);\n"
+        "select order_id from todays"
+    )
+    estimate = cost.DayEstimate(DEMO, 200)
+    create, select = (estimate.statement("test", s) for s in found)
+    assert estimate.temp_rows["todays"] == pytest.approx(DEMO.partition_rows("raw.online_orders"))
+    assert select.bytes == pytest.approx(DEMO.partition_rows("raw.online_orders") * column_bytes("raw.online_orders", "order_id"))
+
+
+def test_an_unanalysable_statement_is_reported_with_keep_going(reference):  # noqa: F811
+    found = script_reads("select 1;\nselect no_such_column from silver.customers", Catalog.from_contract(), keep_going=True)
+    assert [f.kind for f in found] == ["select", "unanalysed"]
+    assert "no_such_column" in found[1].error
+
+
+def test_every_step_of_the_pipeline_is_estimated(pipeline_reads):
+    result = cost.estimate(cost.demo_rows_per_day(), 365, pipeline_reads)
+    missing = [s.name for s in contract.PIPELINE if result.step_bytes(s.name, 0) <= 0]
+    assert not missing, f"steps with no bytes on day 1: {missing}"
+
+
+def test_the_command_prints_day_1_and_day_365_for_the_demo_retailer(pipeline_reads, monkeypatch):
+    monkeypatch.setattr(cost, "step_reads", lambda steps=None: pipeline_reads)
+    result = CliRunner().invoke(app, ["cost"])
+    assert result.exit_code == 0, result.output
+    assert "day 1" in result.output and "day 365" in result.output
+    for step in contract.PIPELINE:
+        assert step.name in result.output, f"step {step.name} missing from c360 cost"
+    assert "Reads that grow with history" in result.output
+
+
+def test_the_command_prints_json_with_both_days(pipeline_reads, monkeypatch):
+    monkeypatch.setattr(cost, "step_reads", lambda steps=None: pipeline_reads)
+    result = CliRunner().invoke(app, ["cost", "--rows-per-day", "100000", "--history-days", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["days"] == [1, 30] and figures["rows_per_day"] == 100000
+    assert {s["step"] for s in figures["steps"]} == {s.name for s in contract.PIPELINE}
+    assert all(s["day_30_bytes"] >= s["day_1_bytes"] for s in figures["steps"])
