@@ -8,8 +8,8 @@
 # column of the target in the partitions they modify (the whole table when the filter does not prune).
 # Partition pruning: a filter comparing a partitioned table's partition column with a constant, query
 # parameter or script variable scans only the partitions it names; any other read scans the whole table.
-# The figures are bytes processed, as a dry run reports them; on-demand billing rounds each statement
-# up to at least 10 MB.
+# The figures are bytes processed, as a dry run reports them; on-demand billing rounds small queries up
+# to a minimum of 10 MB (same pricing page).
 
 from __future__ import annotations
 
@@ -138,13 +138,15 @@ class DayEstimate:
 
     A temporary table's rows follow the statement creating it: a scan holds its table's rows (in the
     partitions scanned); a filter keeps all its input's rows, or, when it keeps the rows matching
-    another query (EXISTS / IN), at most that query's rows; a join keeps its left input's rows (right
-    for a right join, the larger for a full join); UNION ALL and UNION DISTINCT add their inputs,
+    another query (EXISTS / IN), at most that query's rows (one row per match); a filter of
+    ops.run_changes by table_name keeps that table's changes; an inner join keeps the rows of its
+    smaller input (every inner join here matches a row with at most one of the other side), a left
+    join its left input's rows (right for a right join, the larger for a full join); UNION ALL and UNION DISTINCT add their inputs,
     INTERSECT keeps the smaller, EXCEPT the left; GROUP BY keeps its input's rows, a whole-table
     aggregate one row; UNNEST of a day parameter its days. Its columns cost what the table column
     they copy costs; a filter on a day column (the partition column, _delivery_date, delivery_date,
     run_date) by a day parameter keeps that many days of rows. A computed column costs its type's size (a computed STRING the largest column it
-    is computed from). These are upper bounds where the data decides.
+    is computed from). Where the data decides (GROUP BY, UNION DISTINCT), these are upper bounds.
     """
 
     def __init__(self, retailer: Retailer, day: int):
@@ -211,6 +213,10 @@ class DayEstimate:
             if base is not None and base.table in contract.TABLES_BY_REF:
                 for days in _day_filters(contract.table(base.table), relation.conditions):
                     rows = min(rows, days * self.retailer.partition_rows(base.table))
+            if base is not None and base.table == "ops.run_changes":
+                for condition in relation.conditions:
+                    if condition.column == "table_name" and condition.literal in contract.TABLES_BY_REF:
+                        rows = min(rows, self.retailer.changes_rows(condition.literal))
             return rows
         if kind == "join":
             if relation.detail == "right":
@@ -219,6 +225,8 @@ class DayEstimate:
                 return max(inputs)
             if relation.detail == "cross":
                 return inputs[0] * inputs[1]
+            if relation.detail == "inner":
+                return min(inputs)
             return inputs[0]
         if kind == "set":
             if relation.detail.startswith("union"):
@@ -289,9 +297,11 @@ class Estimate:
                     found.append(GrowingRead(step, first.found, first_scan.scan.table, first_scan.bytes,
                                              last_scan.bytes, reason))
                 if last.modified_bytes > max(first.modified_bytes * GROWTH_THRESHOLD, 1.0):
-                    found.append(GrowingRead(step, first.found, f"{first.found.target} (DML target, all columns)",
+                    target = contract.table(first.found.target)
+                    why = "not partitioned" if target.partition_by is None else "its filter does not prune"
+                    found.append(GrowingRead(step, first.found, f"{target.ref} (DML target, all columns)",
                                              first.modified_bytes, last.modified_bytes,
-                                             "DELETE rewrites the target's scanned partitions"))
+                                             f"{first.found.kind.upper()} pays every column of the whole table ({why})"))
         return sorted(found, key=lambda g: -g.last_bytes)
 
 

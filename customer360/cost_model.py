@@ -433,8 +433,8 @@ class Retailer:
     members the generator adds each day (measured); fact lines, the intermediates per order, activity
     and ticket, ops.rejected_rows and the ledger grow with every day of history.
     A day's run processes one regular delivery: today's raw partition of each source holds its measured
-    regular-day rows; ops.run_changes holds one change per silver row the day writes plus one per
-    order it touches (customer_orders records the customers whose figures moved).
+    regular-day rows; ops.run_changes holds one change per silver row the day delivers, plus what a day
+    adds to the identity map and to customer_orders (the steps that record their changes too).
     """
 
     rows_per_day: float
@@ -474,10 +474,16 @@ class Retailer:
         factor = 1.0 if ref in LEDGER_TABLES else self.scale
         return factor * _measured_daily_growth(ref)
 
+    def changes_rows(self, ref: str) -> float:
+        """Rows of ops.run_changes a day's run records for one table: a source's delivered rows, else what a day adds."""
+        for source in contract.SOURCES:
+            if source.silver.ref == ref:
+                return self.partition_rows(source.raw.ref)
+        return self.scale * _measured_daily_growth(ref)
+
     def run_changes_rows(self) -> float:
-        silver_rows = sum(self.partition_rows(s.raw.ref) for s in contract.SOURCES)
-        orders = self.scale * (_measured_daily_growth("silver.customer_orders"))
-        return silver_rows + orders
+        recorded = [s.silver.ref for s in contract.SOURCES] + ["silver.customer_identity", "silver.customer_orders"]
+        return sum(self.changes_rows(ref) for ref in recorded)
 
     def column_bytes(self, ref: str, column: str) -> float:
         """Average bytes of one value of a contract table's column."""

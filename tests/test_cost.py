@@ -167,3 +167,28 @@ def test_the_command_prints_json_with_both_days(pipeline_reads, monkeypatch):
     assert figures["days"] == [1, 30] and figures["rows_per_day"] == 100000
     assert {s["step"] for s in figures["steps"]} == {s.name for s in contract.PIPELINE}
     assert all(s["day_30_bytes"] >= s["day_1_bytes"] for s in figures["steps"])
+
+
+def test_the_growing_reads_name_the_silver_merge_filtered_off_the_partition_column(pipeline_reads):
+    result = cost.estimate(cost.demo_rows_per_day(), 365, pipeline_reads)
+    reasons = {(g.statement.target, g.table): g.reason for g in result.growing_reads()}
+    reason = reasons.get(("current_online_order_lines", "silver.online_order_lines"))
+    assert reason is not None, "the silver merge's read of silver.online_order_lines is not listed as growing"
+    assert contract.DELIVERY_DATE_COLUMN in reason and "order_ts" in reason, reason
+    flat = [g for g in result.growing_reads() if g.table.startswith("raw.")]
+    assert not flat, f"reads of the day's raw partitions listed as growing: {[(g.step, g.table) for g in flat]}"
+
+
+def test_bounded_tables_stop_at_their_bound():
+    assert DEMO.rows("silver.slot_totals", 365) <= contract_slots()
+    assert DEMO.rows("silver.agent_totals", 365) <= DEMO.rows("silver.support_agents", 365)
+    assert DEMO.rows("silver.customer_metrics", 365) <= DEMO.rows("gold.customer_360", 365)
+    assert DEMO.rows("ops.raw_partitions", 365) == Retailer(10 * DEMO.rows_per_day).rows("ops.raw_partitions", 365), (
+        "the ledger holds a row per source and day, whatever the volume"
+    )
+
+
+def contract_slots() -> int:
+    from customer360.cost_model import SLOTS
+
+    return SLOTS

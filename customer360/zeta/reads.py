@@ -34,6 +34,7 @@ class Condition:
     operator: str
     value: str
     count: int | None = None
+    literal: str | None = None  # for `=` with a STRING literal: the literal
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,14 @@ def _value_name(expression) -> str:
     return "literal"
 
 
+def _string_literal(expression) -> str | None:
+    expression = _node(expression)
+    if _kind(expression) != "Literal":
+        return None
+    value = expression.value.value
+    return value.string_value if value.WhichOneof("value") == "string_value" else None
+
+
 _COMPARISONS = {"$less": "range", "$less_or_equal": "range", "$greater": "range", "$greater_or_equal": "range",
                 "$between": "range"}
 
@@ -227,7 +236,7 @@ def _condition(expression) -> tuple[int, Condition] | None:
         return None
     column = columns[0].column
     if name == "$equal":
-        return column.column_id, Condition(column.name, "=", _value_name(others[0]), 1)
+        return column.column_id, Condition(column.name, "=", _value_name(others[0]), 1, _string_literal(others[0]))
     if name == "$in" and arguments[0] is columns[0]:
         values = {_value_name(o) for o in others}
         return column.column_id, Condition(column.name, "in", values.pop() if len(values) == 1 else "literal", len(others))
