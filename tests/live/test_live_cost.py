@@ -70,10 +70,12 @@ def scratch(tmp_path_factory):
     suffix = uuid.uuid4().hex[:6]
     names = {dataset: f"c360_cost_{suffix}_{dataset}" for dataset in contract.DATASETS}
     for name in names.values():
-        client.create_dataset(bigquery.Dataset(f"{PROJECT}.{name}"))
+        dataset = bigquery.Dataset(f"{PROJECT}.{name}")
+        dataset.location = LOCATION
+        client.create_dataset(dataset)
     try:
         data = tmp_path_factory.mktemp("cost") / "data"
-        generate.generate(data, days=1, scale=0.2, seed=5, start=DAYS[0])
+        generate.generate(data, days=1, scale=0.2, seed=5, start=DAYS[0], dirty_rate=0)
         csv_file = next(data.iterdir()) / "customers.csv"
         raw = contract.table("raw.customers")
         raw_ref = f"{PROJECT}.{names['raw']}.customers"
@@ -112,10 +114,11 @@ def scratch(tmp_path_factory):
 
 
 def _dry_run(client, names, sql: str) -> int:
-    parameters = [
-        bigquery.ArrayQueryParameter("delivery_dates", "DATE", [DAYS[1]]),
-        bigquery.ScalarQueryParameter("run_date", "DATE", DAYS[1]),
-    ]
+    known = {
+        "delivery_dates": bigquery.ArrayQueryParameter("delivery_dates", "DATE", [DAYS[1]]),
+        "run_date": bigquery.ScalarQueryParameter("run_date", "DATE", DAYS[1]),
+    }
+    parameters = [parameter for name, parameter in known.items() if f"@{name}" in sql]
     config = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False, query_parameters=parameters)
     job = client.query(sqlgen.qualify(sql, names, PROJECT), job_config=config)
     return job.total_bytes_processed
