@@ -1,14 +1,21 @@
-"""The c360 command line: run the pipeline locally, generate data, validate, plan, query and show."""
+"""The c360 command line: run the pipeline locally, generate data, validate, plan, query and show.
+
+One thin function per command (about fifteen), each parsing its options and calling the module that
+does the work; the length is the number of commands, not logic.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import enum
 import json
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -147,48 +154,155 @@ def _resources(memory_limit: str | None, threads: int | None):
         fail(str(error), EXIT_BAD_INPUT)
 
 
-def execute_job(job, *, quiet: bool = False) -> engine.RunResult:
-    """Runs an engine job with a step log; exits with one line and the documented code on failure."""
+def execute_job(job, *, on_failure=None, committed_before: str | None = None) -> engine.RunResult:
+    """Runs an engine job; exits with one line and the documented code on failure, after on_failure(code, line).
+
+    COMMITTED_BEFORE says what earlier jobs of the same command committed (backfill), for the interrupted line.
+    """
     from customer360 import runner
 
     try:
         return runner.run_interruptibly(job)
     except engine.Interrupted as error:
-        fail(str(error), 128 + error.signal_number)
+        code, message = 128 + error.signal_number, f"{error}{f'; {committed_before}' if committed_before else ''}"
     except engine.LockedError as error:
-        fail(str(error), EXIT_LOCKED)
+        code, message = EXIT_LOCKED, str(error)
     except engine.InputError as error:
-        fail(str(error), EXIT_BAD_INPUT)
-    except engine.OutOfSpace as error:
-        fail(f"run rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
-    except engine.PipelineError as error:
-        fail(f"run rolled back, warehouse unchanged: {error}", EXIT_PIPELINE_FAILED)
+        code, message = EXIT_BAD_INPUT, str(error)
+    except engine.CheckFailed as error:
+        code, message = EXIT_PIPELINE_FAILED, f"{'checks' if job.options.checks_only else 'run'} rolled back, warehouse unchanged: {error}"
+    except engine.PipelineError as error:  # OutOfSpace included
+        code, message = EXIT_PIPELINE_FAILED, f"run rolled back, warehouse unchanged: {error}"
+    if on_failure is not None:
+        on_failure(code, message)
+    fail(message, code)
 
 
-def _step_printer(quiet: bool):
-    def on_step(index: int, total: int, step) -> None:
-        if not quiet:
-            console.print(report.step_line(index, total, step), highlight=False, soft_wrap=True)
+class StepLog:
+    """The run's log on LOG: one line per finished step, and on a terminal a transient display of the step in
+    progress (nothing of it is left in the output). Quiet prints nothing."""
 
-    return on_step
+    def __init__(self, log: Console, quiet: bool = False) -> None:
+        self.log = log
+        self.quiet = quiet
+        self.live: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> StepLog:
+        if not self.quiet and self.log.is_terminal:
+            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.log, transient=True)
+            self.live.start()
+            self._task = self.live.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Takes the transient display away (before an error line is printed)."""
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def on_progress(self, label: str, index: int, total: int) -> None:
+        if self.live is not None:
+            self.live.update(self._task, description=f"running {label}", completed=index, total=total)
+
+    def on_step(self, index: int, total: int, step) -> None:
+        if not self.quiet:
+            self.log.print(report.step_line(index, total, step), highlight=False, soft_wrap=True)
 
 
 def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False, *,
-                 full_refresh: bool = False, resources=None, load_only: bool = False) -> engine.RunResult:
+                 full_refresh: bool = False, resources=None, load_only: bool = False,
+                 select: tuple[str, ...] | None = None, log: Console | None = None,
+                 on_failure=None, committed_before: str | None = None) -> engine.RunResult:
     """Runs (or, with load_only, loads) one delivery; exits with a one-line error on failure."""
-    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources)
-    job = engine.Run(warehouse, run_date, data, options, on_step=_step_printer(quiet))
-    return execute_job(job, quiet=quiet)
+    options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources,
+                                select=select, watch_for_kill=True)
+    with StepLog(log or console, quiet) as step_log:
+        job = engine.Run(warehouse, run_date, data, options, progress=step_log.on_progress, on_step=step_log.on_step)
+        def failed(code: int, line: str) -> None:
+            step_log.stop()
+            if on_failure is not None:
+                on_failure(job, code, line)
+
+        return execute_job(job, on_failure=failed, committed_before=committed_before)
 
 
-def _finish_line(result: engine.RunResult, warehouse: Path) -> None:
-    peak = result.peak_memory_bytes / 1024**3
-    console.print(report.totals_line(result), highlight=False, soft_wrap=True)
-    console.print(
-        f"[green]Run {result.run_id} committed[/] to {warehouse} in {result.seconds:.1f} s "
-        f"(peak memory {peak:.2f} GB).",
-        soft_wrap=True,
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """Restores the SIGINT/SIGTERM handlers when the command ends: after a committed run they stay ignored
+    while the run is reported (runner.run_interruptibly), so that a late Ctrl-C cannot hide its success."""
+    from customer360 import runner
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in runner.SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _resources_line(result: engine.RunResult) -> str:
+    peak = f"peak memory {result.peak_memory_bytes / 1024**3:.2f} GB"
+    settings = result.settings
+    if not settings:
+        return peak
+    threads = settings["threads"]
+    return f"{peak}; memory limit {settings['memory_limit']}, {threads} thread{'' if threads == '1' else 's'}"
+
+
+def _finish_line(log: Console, result: engine.RunResult, warehouse: Path) -> None:
+    log.print(report.totals_line(result), highlight=False, soft_wrap=True)
+    log.print(
+        f"[green]Run {result.run_id} committed[/] to {escape(str(warehouse))} in {result.seconds:.1f} s "
+        f"({_resources_line(result)}).",
+        soft_wrap=True, highlight=False,
     )
+
+
+def results_path(warehouse: Path, results: Path | None) -> Path:
+    return results if results is not None else warehouse.parent / report.RESULTS_FILE
+
+
+def publish_results(document: dict, path: Path, as_json: bool) -> None:
+    """Writes run_results.json (beside the warehouse, or --results) whole or not at all, and with --json to stdout.
+
+    After a failed run a file that cannot be written is passed over: the run's own error line is the news.
+    """
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if as_json:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if document["status"] != "failed":
+            error_console.print(f"[yellow]warning:[/] cannot write {escape(str(path))}: "
+                                f"{escape(error.strerror or str(error))}", highlight=False, soft_wrap=True)
+
+
+def select_steps(expression: str | None) -> tuple[str, ...] | None:
+    """The steps --select names (customer360.lineage), or None for every step; a bad name is exit 2."""
+    if expression is None:
+        return None
+    from customer360 import lineage
+
+    try:
+        return lineage.graph().select(expression)
+    except lineage.SelectionError as error:
+        fail(str(error), EXIT_BAD_INPUT)
 
 
 DataOption = Annotated[Path | None, typer.Option(help="Delivery folder: <source>.csv[.gz] or <source>/*.csv[.gz] files.")]
@@ -202,14 +316,30 @@ MemoryOption = Annotated[
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: one per core).")]
 
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print run_results.json on stdout (and nothing else; the log goes to stderr).")
+]
+ResultsOption = Annotated[
+    Path | None, typer.Option("--results", help="Where to write run_results.json (default: beside the warehouse).")
+]
+
+
 @app.command()
 def run(
     warehouse: WarehouseOption,
     data: DataOption = None,
     run_date: RunDateOption = None,
+    select: Annotated[
+        str | None,
+        typer.Option("--select", metavar="STEPS",
+                     help="Only these steps: STEP, STEP+ (and what depends on it), +STEP (and what it depends on), "
+                          "comma-separated; over the whole warehouse."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Load the folder again even if unchanged, or under a --run-date other than its name.")] = False,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild silver, the intermediates and gold from every raw day.")] = False,
     summary: Annotated[bool, typer.Option("--summary", help="Also print the detailed tables: rows by source, rejects, match rates, checks.")] = False,
+    as_json: JsonOption = False,
+    results: ResultsOption = None,
     memory_limit: MemoryOption = None,
     threads: ThreadsOption = None,
 ) -> None:
@@ -218,20 +348,95 @@ def run(
         day = delivery_day(data, run_date, force)
     else:
         day = parse_date(run_date, "--run-date") if run_date else dt.datetime.now(dt.timezone.utc).date()
-    result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh,
-                          resources=_resources(memory_limit, threads))
+    if select is not None and full_refresh:
+        fail("give either --select or --full-refresh, not both", EXIT_BAD_INPUT)
+    selected = select_steps(select)
+    resources = _resources(memory_limit, threads)
+    log = error_console if as_json else console
+    if selected is not None:
+        log.print(f"Selected {len(selected)} of {len(contract.PIPELINE)} steps: {', '.join(selected)}",
+                  highlight=False, soft_wrap=True)
+    started = time.perf_counter()
+    destination = results_path(warehouse, results)
+
+    def results_of(result, status: str, code: int, error: str | None) -> dict:
+        return report.run_results(
+            result, command="run", status=status, exit_code=code, error=error, warehouse=warehouse,
+            delivery_folder=data, day=day, selection=(select, selected) if selected is not None else None,
+            seconds=time.perf_counter() - started, peak_memory_bytes=engine._peak_memory(),
+        )
+
+    def failed(job, code: int, line: str) -> None:
+        publish_results(results_of(job.result, "failed", code, line), destination, as_json)
+
+    with _signal_handlers_kept():
+        result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh, resources=resources,
+                              select=selected, log=log, on_failure=failed)
+        _report_run(result, warehouse, summary, log, lambda status: publish_results(
+            results_of(result, status, 0, None), destination, as_json))
+
+
+def _report_run(result: engine.RunResult, warehouse: Path, summary: bool, log: Console, publish) -> None:
     for line in result.notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        log.print(f"note: {line}", highlight=False, soft_wrap=True)
     if result.ignored_files:
-        console.print(f"ignored (markers): {', '.join(result.ignored_files)}", highlight=False, soft_wrap=True)
+        log.print(f"ignored (markers): {', '.join(result.ignored_files)}", highlight=False, soft_wrap=True)
     if result.skipped:
-        console.print(f"Nothing to do: no raw partition is new or changed since it was processed ({warehouse} unchanged).",
-                      soft_wrap=True)
+        log.print(f"Nothing to do: no raw partition is new or changed since it was processed ({warehouse} unchanged).",
+                  soft_wrap=True)
+        publish("nothing_to_do")
         return
     if summary:
-        console.print()
-        report.print_run_summary(console, result)
-    _finish_line(result, warehouse)
+        log.print()
+        report.print_run_summary(log, result)
+    _finish_line(log, result, warehouse)
+    publish("succeeded")
+
+
+@app.command()
+def check(
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file to check.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Day deliveries_arrived judges on, YYYY-MM-DD (default: the newest delivery day)."),
+    ] = None,
+    as_json: JsonOption = False,
+    results: ResultsOption = None,
+    memory_limit: MemoryOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Run only the data-quality checks, over the whole warehouse, like `dbt test`; exit 3 when a blocking one fails.
+
+    The results are recorded in ops.data_quality_results under a run id of their own; when a blocking
+    check fails nothing is recorded.
+    """
+    day = parse_date(as_of, "--as-of") if as_of else None
+    resources = _resources(memory_limit, threads)
+    log = error_console if as_json else console
+    started = time.perf_counter()
+    destination = results_path(warehouse, results)
+
+    def results_of(result, status: str, code: int, error: str | None) -> dict:
+        return report.run_results(
+            result, command="check", status=status, exit_code=code, error=error, warehouse=warehouse,
+            delivery_folder=None, day=result.run_date if result else day, seconds=time.perf_counter() - started,
+            peak_memory_bytes=engine._peak_memory(),
+        )
+
+    def failed(code: int, line: str) -> None:
+        step_log.stop()
+        if job.result is not None and job.result.steps:
+            log.print(report.check_totals_line(job.result), highlight=False, soft_wrap=True)
+        publish_results(results_of(job.result, "failed", code, line), destination, as_json)
+
+    options = engine.RunOptions(checks_only=True, resources=resources)
+    with StepLog(log) as step_log:
+        job = engine.Run(warehouse, day, None, options, progress=step_log.on_progress, on_step=step_log.on_step)
+        result = execute_job(job, on_failure=failed)
+    log.print(report.check_totals_line(result), highlight=False, soft_wrap=True)
+    log.print(f"[green]Checks {result.run_id} recorded[/] in {warehouse} (ops.data_quality_results), "
+              f"freshness as of {result.run_date}, in {result.seconds:.1f} s.", soft_wrap=True)
+    publish_results(results_of(result, "succeeded", 0, None), destination, as_json)
 
 
 @app.command()
@@ -245,15 +450,17 @@ def load(
 ) -> None:
     """Only load a delivery into its day's raw partitions, as the cloud transfer does; the next `c360 run` processes it."""
     day = delivery_day(data, run_date, force)
-    result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
-    for line in result.notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
-    if result.skipped:
-        console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.", soft_wrap=True)
-        return
-    loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
-    console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
-                  "run `c360 run` to process them.", soft_wrap=True)
+    with _signal_handlers_kept():
+        result = run_pipeline(data, day, warehouse, force, load_only=True, resources=_resources(memory_limit, threads))
+        for line in result.notes:
+            console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        if result.skipped:
+            console.print(f"Nothing loaded: {data} holds the same files as the delivery already held for {day}.",
+                          soft_wrap=True)
+            return
+        loaded = ", ".join(f"{s} {n:,}" for s, n in sorted(result.raw_rows.items()))
+        console.print(f"Loaded {result.rows_loaded:,} rows for {day} into {warehouse} ({loaded}); "
+                      f"run `c360 run` to process them ({_resources_line(result)}).", soft_wrap=True)
 
 
 @app.command()
@@ -294,12 +501,17 @@ def backfill(
     if not days:
         fail(f"{data}: no day folders (YYYY-MM-DD) from {start} to {end}", EXIT_BAD_INPUT)
     resources = _resources(memory_limit, threads)
+    from customer360 import command
+
     for number, (day, folder) in enumerate(days, start=1):
-        result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources)
-        state = "nothing new" if result.skipped else (
-            f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
-            f"{result.rows_rejected:,} rejected")
-        console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+        done = f"the {number - 1} days before {day} are committed" if number > 1 else None
+        with _signal_handlers_kept():
+            result = run_pipeline(folder, day, warehouse, False, quiet=True, resources=resources, committed_before=done)
+            state = "nothing new" if result.skipped else (
+                f"{result.rows_loaded:,} rows loaded, {len(result.partitions)} partitions processed, "
+                f"{result.rows_rejected:,} rejected")
+            console.print(f"{number:>3}/{len(days)} {day}: {state} [{result.seconds:.1f}s]", highlight=False)
+        command.interrupted_message = f"interrupted; the {number} days up to {day} are committed"
     console.print(f"Backfilled {len(days)} days into {warehouse}.")
 
 
@@ -445,7 +657,9 @@ def docs(
     console.print(f"Wrote {data_dictionary.write(out)}")
 
 def main() -> None:
-    app()
+    from customer360 import command
+
+    command.main()
 
 
 @app.command()

@@ -1,7 +1,12 @@
-"""The one declaration of sources, tables and pipeline steps that every other part reads."""
+"""The one declaration of sources, tables and pipeline steps that every other part reads.
+
+It is long because it is data: every column of every table, typed and described, the checks and the
+steps. Kept in one module so that the declaration stays one place to read and change.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -809,7 +814,7 @@ OPS_TABLES: tuple[Table, ...] = (
             ("run_date", "DATE", "The run's date.", True),
             ("source", "STRING", "Source.", True),
             ("delivery_date", "DATE", "Delivery day processed.", True),
-            ("reason", "STRING", "new, changed (loaded again), pipeline_changed (the SQL changed), forced or full_refresh.", True),
+            ("reason", "STRING", "new, changed (loaded again), pipeline_changed (the SQL changed), forced, full_refresh or selected (c360 run --select).", True),
         ),
         partition_by="run_date",
         cluster_by=("run_id",),
@@ -901,9 +906,14 @@ class Step:
     sql_file: str | None  # path relative to sql/; None for checks generated from the contract
     target: str | None = None  # table ref the step writes (for checks: the table inspected)
     source: str | None = None  # for silver steps: the source it cleans
-    severity: str = "error"  # for quality steps: error blocks the run, warn only records
     description: str = ""
     intermediate: Intermediate | None = None
+    check: QualityCheck | None = None  # for quality steps: the check, with its thresholds
+
+    @property
+    def severity(self) -> str | None:
+        """For quality steps: error (the check can block the run) or warn (it only records)."""
+        return self.check.severity if self.check else None
 
     @property
     def path(self) -> Path | None:
@@ -944,35 +954,75 @@ class Step:
         return (self.target,)
 
 
+_THRESHOLD = re.compile(r"(>=|<=|!=|=|>|<) ?([0-9]+)")
+
+
 @dataclass(frozen=True)
 class QualityCheck:
+    """A data-quality check: a query returning the violating rows, and what their count means, dbt style.
+
+    `error_if` and `warn_if` are conditions on the count of violating rows (`> 0`, `>= 100`, `!= 0`), or
+    None for never. A check whose count meets `error_if` fails and blocks the run (the run rolls back);
+    one that meets only `warn_if` is recorded as a warning; otherwise it passes.
+    https://docs.getdbt.com/reference/resource-configs/severity
+    """
+
     name: str
     target: str
-    severity: str
     description: str
     sql_file: str | None = None  # None: generated from this contract by customer360.sqlgen
+    error_if: str | None = "> 0"
+    warn_if: str | None = None
+
+    def __post_init__(self) -> None:
+        for option in ("error_if", "warn_if"):
+            condition = getattr(self, option)
+            if condition is not None and not _THRESHOLD.fullmatch(condition):
+                raise ValueError(f"check {self.name}: {option} {condition!r} is not a condition such as '> 0'")
+        if self.error_if is None and self.warn_if is None:
+            raise ValueError(f"check {self.name}: give error_if, warn_if or both")
+
+    @property
+    def severity(self) -> str:
+        """error when the check can block the run, warn when it only records."""
+        return "error" if self.error_if is not None else "warn"
+
+    def condition_sql(self, option: str, count: str) -> str | None:
+        """The threshold as a GoogleSQL condition on the column COUNT (`violating_rows > 0`)."""
+        condition = getattr(self, option)
+        if condition is None:
+            return None
+        operator, number = _THRESHOLD.fullmatch(condition).groups()
+        return f"{count} {operator} {int(number)}"
+
+    @property
+    def thresholds(self) -> str:
+        """The thresholds in words, as the docs and the dashboard show them: `error if > 0`, `warn if > 0`."""
+        parts = [f"error if {self.error_if}" if self.error_if else None, f"warn if {self.warn_if}" if self.warn_if else None]
+        return ", ".join(p for p in parts if p)
 
 
 QUALITY_CHECKS: tuple[QualityCheck, ...] = (
-    QualityCheck("raw_header_matches_contract", "raw", "error",
+    QualityCheck("raw_header_matches_contract", "raw",
                  "No processed raw partition holds a row that looks like a header but is not the contract's "
                  "(a renamed, reordered or another source's header loaded by position)."),
-    QualityCheck("silver_keys_unique_and_present", "silver", "error",
+    QualityCheck("silver_keys_unique_and_present", "silver",
                  "Every key the run wrote is present once in its silver table, with no NULL key column."),
-    QualityCheck("silver_accepted_values", "silver", "error",
+    QualityCheck("silver_accepted_values", "silver",
                  "Enumerations of the rows the run wrote hold only their accepted values."),
-    QualityCheck("conservation", "ops.processed_partitions", "error",
+    QualityCheck("conservation", "ops.processed_partitions",
                  "For every processed raw partition: raw rows = header rows + accepted + rejected rows, the "
                  "rejected rows are in ops.rejected_rows, and every accepted key is in silver."),
-    QualityCheck("identity_resolves_to_identities", "silver.customer_identity", "error",
+    QualityCheck("identity_resolves_to_identities", "silver.customer_identity",
                  "Every customer_key the run wrote in the identity map is a CRM customer or a loyalty-only member.",
                  "quality/identity_resolves_to_identities.sql"),
-    QualityCheck("facts_reference_known_dimensions", "silver", "warn",
+    QualityCheck("facts_reference_known_dimensions", "silver",
                  "Order and sale lines the run wrote name products and stores that exist (unknown ones are kept, "
                  "reported as Unknown).",
-                 "quality/facts_reference_known_dimensions.sql"),
-    QualityCheck("deliveries_arrived", "ops.raw_partitions", "warn",
-                 "Every source expected daily has a delivery for each of the last days up to the run's date."),
+                 "quality/facts_reference_known_dimensions.sql", error_if=None, warn_if="> 0"),
+    QualityCheck("deliveries_arrived", "ops.raw_partitions",
+                 "Every source expected daily has a delivery for each of the last days up to the run's date.",
+                 error_if=None, warn_if="> 0"),
 )
 
 # How many days back, up to the run's date, deliveries_arrived looks for missing daily deliveries.
@@ -1065,7 +1115,7 @@ PIPELINE: tuple[Step, ...] = (
              )),
     )
     + tuple(
-        Step(c.name, "quality", c.sql_file, c.target, severity=c.severity, description=c.description)
+        Step(c.name, "quality", c.sql_file, c.target, description=c.description, check=c)
         for c in QUALITY_CHECKS
     )
     + INTERMEDIATE_STEPS
@@ -1077,6 +1127,42 @@ PIPELINE: tuple[Step, ...] = (
 )
 
 STEPS_BY_NAME = {s.name: s for s in PIPELINE}
+
+
+@dataclass(frozen=True)
+class SharedBookkeeping:
+    """A bookkeeping table many steps write, each reader reading only the rows it depends on.
+
+    A read of `table` by a step of a kind in `readers` is not a dependency on every step that writes
+    it (customer360.lineage). The reader's SQL must compare `column` only with its own name (`filters_by`
+    "own": a silver step's source, a check's name) or with tables it reads directly ("tables read");
+    the lineage verifies that against the SQL.
+    """
+
+    table: str
+    column: str
+    readers: tuple[str, ...]
+    filters_by: str  # own | tables read
+    reason: str
+
+
+LINEAGE_EXEMPTIONS: tuple[SharedBookkeeping, ...] = (
+    SharedBookkeeping(
+        "ops.processed_partitions", "source", ("silver",), "own",
+        "Each silver step reads back only its own source's ledger rows (which other days may hold a withdrawn "
+        "key's next version); the checks read every source's rows and so follow every silver step.",
+    ),
+    SharedBookkeeping(
+        "ops.run_changes", "table_name", ("identity", "quality", "intermediate"), "tables read",
+        "The run's change log: each step that writes a silver or intermediate table appends the keys it changed, "
+        "tagged with the table. A reader reads the changes of tables it also reads directly, so its dependencies "
+        "come from those reads.",
+    ),
+    SharedBookkeeping(
+        "ops.data_quality_results", "check_name", ("quality",), "own",
+        "Each check reads back only its own result rows, to assert them.",
+    ),
+)
 
 # Query parameters every step may use, with their BigQuery types. A silver step's @delivery_dates are
 # the pending delivery days of its source.

@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import io
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ class ReadStats:
     rows: int
     bytes_read: int
     sha256: str
+    size: int  # of the file that was opened and read (the path may lead to another file by now)
+    mtime_ns: int
 
 
 def display(path: Path) -> str:
@@ -242,10 +245,16 @@ class DeliveryFileReader:
         self.columns = columns
         self.compressed = path.name.lower().endswith(".gz")
         try:
-            self._file = open(path, "rb")  # noqa: SIM115 - closed in finish()/close()
+            # Non-blocking, so that a FIFO put in the file's place after the folder was listed cannot hang the run.
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as error:
             raise CsvError(f"cannot read: {error.strerror}") from None
-        self._stat = os.fstat(self._file.fileno())
+        self._stat = os.fstat(descriptor)
+        if not stat.S_ISREG(self._stat.st_mode):
+            os.close(descriptor)
+            raise CsvError("not a regular file any more (a FIFO, socket or device); deliver the file itself")
+        os.set_blocking(descriptor, True)
+        self._file = os.fdopen(descriptor, "rb")  # noqa: SIM115 - closed in finish()/close()
         self._digest = hashlib.sha256()
         self._bytes = 0
         self._stream: _CheckedStream | None = None
@@ -335,7 +344,8 @@ class DeliveryFileReader:
             self._file.close()
         if changed:
             raise ChangedWhileReading("changed while being read (it was written to during the load); deliver it again")
-        return ReadStats(rows=rows, bytes_read=self._bytes, sha256=self._digest.hexdigest())
+        return ReadStats(rows=rows, bytes_read=self._bytes, sha256=self._digest.hexdigest(),
+                         size=self._stat.st_size, mtime_ns=self._stat.st_mtime_ns)
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from customer360.contract import Source
 from customer360.csvload import display
 
 _DAY_NAME = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
+_CASE_SENSITIVE = ("{where}: the cloud transfer matches names case-sensitively and would skip this file; "
+                   "rename it to end in lower-case .csv or .csv.gz")
 
 
 class DeliveryError(Exception):
@@ -113,10 +115,7 @@ def _source_file(source: Source, path: Path, delivery: Delivery) -> None:
             f"is not a data file; rename it to end in .csv or .csv.gz, or remove it"
         )
     if name.lower().endswith(contract.DATA_FILE_SUFFIXES):
-        raise DeliveryError(
-            f"{display(path)}: the cloud transfer matches names case-sensitively and would skip this file; "
-            f"rename it to end in lower-case .csv or .csv.gz"
-        )
+        raise DeliveryError(_CASE_SENSITIVE.format(where=display(path)))
     raise DeliveryError(
         f"{display(path)}: not a CSV file; a source folder holds only *.csv or *.csv.gz files "
         f"(and the markers {', '.join(contract.DELIVERY_MARKERS)})"
@@ -161,6 +160,8 @@ def discover(folder: Path) -> Delivery:
             continue
         _refuse_entry(entry, kind)
         stem = next((name[: -len(suffix)] for suffix in contract.DATA_FILE_SUFFIXES if name.endswith(suffix)), None)
+        if stem is None and name.lower().endswith(contract.DATA_FILE_SUFFIXES):
+            raise DeliveryError(_CASE_SENSITIVE.format(where=display(entry)))
         if stem is None:
             raise DeliveryError(
                 f"{display(entry)}: not a CSV file; a delivery holds only <source>.csv, <source>.csv.gz or "

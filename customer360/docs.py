@@ -1,10 +1,10 @@
-"""Renders the data dictionary (docs/tables.md) from the contract, so the docs cannot drift from it."""
+"""Renders the data dictionary (docs/tables.md) from the contract and the step graph, so the docs cannot drift from them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from customer360 import contract
+from customer360 import contract, lineage
 
 DOCS_PATH = contract.REPO_ROOT / "docs" / "tables.md"
 
@@ -79,13 +79,55 @@ def render() -> str:
         "| # | step | kind | writes / checks | SQL |",
         "|---|---|---|---|---|",
         *(
-            f"| {i} | `{step.name}` | {step.kind}{' (' + step.severity + ')' if step.kind == 'quality' else ''} "
+            f"| {i} | `{step.name}` | {step.kind}{' (' + step.check.thresholds + ')' if step.check else ''} "
             f"| `{step.target}` | {f'`sql/{step.sql_file}`' if step.sql_file else 'generated from the contract'} |"
             for i, step in enumerate(contract.PIPELINE, start=1)
         ),
         "",
+        "A check's thresholds are conditions on its count of violating rows: one that meets `error if` fails "
+        "and rolls the run back; one that meets only `warn if` is recorded as a warning.",
+        "",
+        *_lineage(),
     ]
     return "\n".join(lines)
+
+
+def _tables(refs: tuple[str, ...]) -> str:
+    return ", ".join(f"`{ref}`" for ref in refs) or "—"
+
+
+def _lineage() -> list[str]:
+    graph = lineage.graph()
+    lines = [
+        "## Lineage",
+        "",
+        "Derived from the SQL by `customer360/lineage.py`: every table each step's statements read and write "
+        "(its temp tables left out). An arrow runs from a step to a step that reads what it writes; arrows "
+        "another path already implies are left out of the drawing, not of the table below. The step order "
+        "above is checked to be a topological order of this graph, and `c360 run --select` follows it.",
+        "",
+        "```mermaid",
+        lineage.mermaid(graph),
+        "```",
+        "",
+        "| step | reads | writes | runs after |",
+        "|---|---|---|---|",
+    ]
+    for step in graph.steps:
+        shared = set(step.shared)
+        reads = ", ".join(f"`{t}`" + (" (shared)" if t in shared else "") for t in step.reads) or "—"
+        after = ", ".join(f"`{n}`" for n in graph.upstream(step.step.name)) or "—"
+        lines.append(f"| `{step.step.name}` | {reads} | {_tables(step.writes)} | {after} |")
+    lines += [
+        "",
+        "Shared bookkeeping tables, whose reads marked *shared* are not dependencies (declared in "
+        "`contract.LINEAGE_EXEMPTIONS` and verified against the SQL):",
+        "",
+        *(f"- `{e.table}` (read by the {', '.join(e.readers)} steps, filtered on `{e.column}`): {e.reason}"
+          for e in contract.LINEAGE_EXEMPTIONS),
+        "",
+    ]
+    return lines
 
 
 def write(path: Path = DOCS_PATH) -> Path:

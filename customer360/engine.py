@@ -5,13 +5,20 @@ partitions, works out which raw partitions are new or changed since they were la
 ledger, ops.processed_partitions), and runs every step over them. Either all of it commits or the
 warehouse is left as it was, and a failed or killed run leaves the file no larger than before
 (customer360.warehouse).
+
+Its length is the run's life cycle in one place (open, load, pending partitions, steps, record, commit,
+give back), which reads best unbroken; the SQL lives in customer360.sqlgen, the files in
+customer360.delivery and customer360.csvload.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
+import signal
 import threading
 import time
 import uuid
@@ -22,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from customer360 import contract, csvload, dialect, sqlgen, warehouse
+from customer360 import contract, csvload, dialect, run_files, sqlgen, warehouse
 from customer360.contract import Step
 from customer360.csvload import CsvError, display
 from customer360.delivery import Delivery, DeliveryError, DeliveryFile, discover
@@ -41,6 +48,14 @@ class InputError(PipelineError):
 
 class LockedError(InputError):
     """Another process holds the warehouse."""
+
+
+class CheckFailed(PipelineError):
+    """A blocking data-quality check failed; `steps` holds the checks' results (nothing was written)."""
+
+    def __init__(self, message: str, steps: list[StepResult]) -> None:
+        super().__init__(message)
+        self.steps = steps
 
 
 class OutOfSpace(PipelineError):
@@ -70,9 +85,10 @@ class StepResult:
     rows_out: int | None = None
     rows_rejected: int | None = None
     started_at: dt.datetime | None = None
-    status: str = "succeeded"  # succeeded | skipped
+    status: str = "succeeded"  # succeeded | skipped | failed
     check_status: str | None = None  # pass | warn | fail for checks
     detail: str | None = None
+    checks: list[dict] = field(default_factory=list)  # for checks: each result row (one per subject)
 
 
 @dataclass
@@ -82,6 +98,7 @@ class RunResult:
     skipped: bool = False
     fingerprint: str = ""
     steps: list[StepResult] = field(default_factory=list)
+    load: StepResult | None = None  # loading the delivery folder into raw, when there was one
     raw_rows: dict[str, int] = field(default_factory=dict)  # loaded into raw by this run, per source
     partitions: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (source, day, reason) processed
     rejected_by_reason: list[tuple[str, str, int]] = field(default_factory=list)
@@ -92,6 +109,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     peak_memory_bytes: int = 0
+    settings: dict[str, str] = field(default_factory=dict)  # DuckDB's memory limit, threads and spill folder
     committed: bool = False
 
     @property
@@ -113,7 +131,10 @@ StepCallback = Callable[[int, int, StepResult], None]
 
 
 def _file_stamp(file: DeliveryFile, folder: Path) -> dict:
-    status = file.path.stat()
+    try:
+        status = file.path.stat()
+    except OSError as error:
+        raise InputError(f"{display(file.path)}: cannot be read ({error.strerror}); deliver it again") from None
     return {"file": str(file.path.relative_to(folder)), "size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
 
@@ -126,19 +147,26 @@ def _held_partition(connection, source: str, day: dt.date) -> tuple[str | None, 
     return row[0], json.loads(row[1]) if row[1] else []
 
 
-def _error_in_file(file: DeliveryFile, reader: csvload.DeliveryFileReader | None, error: Exception) -> InputError:
+def out_of_space(error: BaseException) -> bool:
+    """Whether ERROR says the disk is full (DuckDB quotes the operating system's message)."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(error)
+
+
+def _error_in_file(file: DeliveryFile, reader: csvload.DeliveryFileReader | None, error: Exception) -> PipelineError:
     where = display(file.path)
     known = reader.stream_error() if reader else None
     if isinstance(error, CsvError):
         return InputError(f"{where}: {error}")
     if known is not None:
         return InputError(f"{where}: {known}")
-    message = str(error)
-    if "No space left" in message:
-        raise OutOfSpace(f"no space left on the disk holding the warehouse while loading {where}") from None
+    if out_of_space(error):
+        return OutOfSpace(f"no space left on the disk holding the warehouse while loading {where}")
     diagnosis = csvload.diagnose(file.path, file.source.column_names)
     if diagnosis:
         return InputError(f"{where}: {diagnosis}")
+    message = str(error)
     first = message.strip().splitlines()[0] if message.strip() else type(error).__name__
     return InputError(f"{where}: malformed CSV: {first[:240]}")
 
@@ -161,19 +189,22 @@ def _load_source(connection, delivery: Delivery, source: contract.Source, day: d
                     f"INSERT INTO raw.{source.name} SELECT *, $day FROM delivery_batches", {"day": day}
                 ).fetchone()[0]
             finally:
-                connection.unregister("delivery_batches")
+                # After a failed INSERT the transaction is aborted and unregister fails too; its error
+                # would hide the one that says what happened.
+                with contextlib.suppress(duckdb.Error):
+                    connection.unregister("delivery_batches")
             stats = reader.finish(count)
         except (CsvError, duckdb.Error, OSError, pa.ArrowException) as error:
             if reader is not None:
                 reader.close()
             if isinstance(error, duckdb.InterruptException):
                 raise
+            check_interrupt()
             raise _error_in_file(file, reader, error) from None
         rows += count
-        stamp = _file_stamp(file, delivery.folder)
-        stamp["sha256"] = stats.sha256
-        stamp["rows"] = count
-        loaded.append(stamp)
+        # The file as it was opened and read, not whatever is at its path now.
+        loaded.append({"file": str(file.path.relative_to(delivery.folder)), "size": stats.size,
+                       "mtime_ns": stats.mtime_ns, "sha256": stats.sha256, "rows": count})
     return {"rows": rows, "files": loaded}
 
 
@@ -267,12 +298,16 @@ def _first_line(error: Exception) -> str:
     return line[:300]
 
 
-def _execute_step(connection, step: Step, values: dict[str, object], check_interrupt) -> StepResult:
+def _execute_step(connection, step: Step, values: dict[str, object], check_interrupt, scope: str = "run",
+                  stop_on_failure: bool = True) -> StepResult:
+    """Runs STEP's statements. A failed assertion (a blocking check) raises CheckFailed, or with
+    stop_on_failure=False marks the step failed and lets the caller go on."""
     started = time.perf_counter()
     result = StepResult(step.name, step.kind, step.target, 0.0, started_at=dt.datetime.now(dt.timezone.utc))
     step_values = dict(values)
+    failure = None
     try:
-        for statement in sqlgen.step_statements(step):
+        for statement in sqlgen.step_statements(step, scope):
             check_interrupt()
             sql, names = dialect.transpile_for_binding(statement.sql)
             parameters = _bind(step_values, names)
@@ -283,7 +318,8 @@ def _execute_step(connection, step: Step, values: dict[str, object], check_inter
             if statement.is_assertion:
                 passed = connection.execute(sql, parameters).fetchone()[0]
                 if passed is not True:
-                    raise PipelineError(statement.message)
+                    failure = statement.message
+                    break
                 continue
             connection.execute(sql, parameters)
     except duckdb.InterruptException:
@@ -303,7 +339,7 @@ def _execute_step(connection, step: Step, values: dict[str, object], check_inter
         result.rows_in, result.rows_out, result.rows_rejected = (int(c or 0) for c in counts)
     elif step.kind == "quality":
         rows = connection.execute(
-            "SELECT subject, violating_rows, status, detail FROM ops.data_quality_results "
+            "SELECT subject, violating_rows, status, detail, severity FROM ops.data_quality_results "
             "WHERE run_id = $run_id AND check_name = $name ORDER BY subject",
             {"run_id": values["run_id"], "name": step.name},
         ).fetchall()
@@ -312,11 +348,20 @@ def _execute_step(connection, step: Step, values: dict[str, object], check_inter
         result.check_status = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
         warned = [f"{r[0]}: {r[3]}" for r in rows if r[2] != "pass" and r[0]]
         result.detail = "; ".join(warned) or None
+        result.checks = [
+            {"check": step.name, "subject": subject, "severity": severity, "violating_rows": violating,
+             "status": status, "detail": detail}
+            for subject, violating, status, detail, severity in rows
+        ]
     else:
         result.rows_out = int(connection.execute(f"SELECT count(*) FROM {step.target}").fetchone()[0])
     for name in sqlgen.work_tables(step):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
     result.seconds = time.perf_counter() - started
+    if failure is not None:
+        result.status = "failed"
+        if stop_on_failure:
+            raise CheckFailed(failure, [result])
     return result
 
 
@@ -384,6 +429,12 @@ class RunOptions:
     load_only: bool = False
     resources: Resources | None = None
     fail_after_step: str | None = None  # injects a failure after the named step (crash-safety tests)
+    # Only these steps (names, from customer360.lineage), over the whole warehouse: a silver step processes
+    # every raw partition of its source again, the identity map and intermediates recompute every entity,
+    # checks look at everything, gold rebuilds. None: every step, over what is pending.
+    select: tuple[str, ...] | None = None
+    checks_only: bool = False  # only the checks, over the whole warehouse (c360 check)
+    watch_for_kill: bool = False  # a watcher process gives back what the run wrote if this process is killed
 
 
 class Run:
@@ -399,9 +450,11 @@ class Run:
         self.progress = progress
         self.on_step = on_step
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self.result: RunResult | None = None  # what the run did so far, also when it failed
         self._lock = threading.Lock()
         self._interrupted: int | None = None
         self._committing = False
+        self._held: run_files.HeldFile | None = None
 
     def interrupt(self, signal_number: int) -> bool:
         """Stops the run unless it is committing or has committed; True when it will stop."""
@@ -430,36 +483,52 @@ class Run:
                 delivery = discover(self.data_dir)
             except DeliveryError as error:
                 raise InputError(str(error)) from None
-        run_id = f"{self.run_date:%Y%m%d}-{uuid.uuid4().hex[:12]}"
-        result = RunResult(run_id, self.run_date)
+        day = self.run_date or dt.datetime.now(dt.timezone.utc).date()
+        run_id = ("check-" if self.options.checks_only else "") + f"{day:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+        result = RunResult(run_id, day)
+        self.result = result
         if delivery:
             result.ignored_files = [display(p) for p in delivery.ignored]
         try:
-            warehouse.recover_after_kill(self.warehouse)
             existed = warehouse.check_file(self.warehouse)
         except WarehouseError as error:
             raise InputError(str(error)) from None
-        warehouse.remember_size(self.warehouse)
+        if not existed and self.options.checks_only:
+            raise InputError(f"{display(self.warehouse)}: no such warehouse")
+        watcher = run_files.watch(self.warehouse) if self.options.watch_for_kill else None
+        try:
+            self._execute(result, delivery, started_at, existed)
+        finally:
+            if watcher is not None:
+                watcher.stop()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _execute(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+        # What an earlier run that did not commit left (a killed run whose watcher could not repair it).
+        run_files.give_back(self.warehouse)
         try:
             self._run(result, delivery, started_at, existed)
         except BaseException as error:
             self._close()
-            warehouse.restore_size(self.warehouse)
+            if result.committed:
+                # The run is in the warehouse: what failed after the commit (tidying up) is only a note.
+                result.notes.append(f"the run committed; tidying up afterwards failed: {_first_line(error)}")
+                return
+            run_files.give_back(self.warehouse)
             if isinstance(error, duckdb.InterruptException) or (
-                self._interrupted is not None and isinstance(error, (duckdb.Error, PipelineError))
+                self._interrupted is not None and isinstance(error, (duckdb.Error, PipelineError, OSError))
             ):
-                raise Interrupted(self._interrupted or 2) from None
+                raise Interrupted(self._interrupted or signal.SIGINT) from None
             if isinstance(error, WarehouseLocked):
                 raise LockedError(str(error)) from None
             if isinstance(error, WarehouseError):
                 raise InputError(str(error)) from None
-            if isinstance(error, duckdb.IOException) and "No space left" in str(error):
+            if isinstance(error, (duckdb.Error, OSError)) and out_of_space(error):
                 raise OutOfSpace(f"no space left on the disk holding {display(self.warehouse)}; nothing was kept") from None
             raise
         finally:
             dialect.save_translations()
-        result.seconds = time.perf_counter() - started
-        return result
 
     def _close(self) -> None:
         with self._lock:
@@ -469,37 +538,64 @@ class Run:
                 connection.close()
             except duckdb.Error:
                 pass
+        if self._held is not None:
+            self._held.close()  # only now: closing it while DuckDB had the file open would drop DuckDB's lock
+            self._held = None
 
-    def _run(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+    def _open(self, existed: bool, result: RunResult) -> duckdb.DuckDBPyConnection:
+        """Opens the warehouse (DuckDB's lock) and records its size before anything is written."""
         resources = self.options.resources or Resources.default()
         connection = warehouse.connect(self.warehouse, resources)
         with self._lock:
             self._connection = connection
+        result.settings = warehouse.settings(connection)
+        try:
+            self._held = run_files.HeldFile(self.warehouse)
+            run_files.remember_size(self.warehouse, self._held, created=not existed)
+        except OSError as error:
+            if out_of_space(error):
+                raise OutOfSpace(f"no space left on the disk holding {display(self.warehouse)}; nothing was kept") from None
+            raise WarehouseError(
+                f"{display(self.warehouse)}: cannot write the run marker beside it ({error.strerror})"
+            ) from None
+        return connection
+
+    def _run(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
+        connection = self._open(existed, result)
         self._check_interrupt()
         connection.execute("BEGIN TRANSACTION")
         result.notes += warehouse.prepare(connection, self.warehouse)
         full_refresh = self.options.full_refresh or warehouse.full_refresh_pending(connection)
         digest = sqlgen.pipeline_digest()
         result.fingerprint = digest
+        selected = self.options.select
+        steps = [s for s in contract.PIPELINE if selected is None or s.name in selected]
         load = None
         if delivery is not None:
-            self._tell("load raw", 0, len(contract.PIPELINE) + 1)
+            self._tell("load raw", 0, len(steps) + 1)
             load_started = time.perf_counter()
             load_at = dt.datetime.now(dt.timezone.utc)
             load_delivery(connection, delivery, self.run_date, result, self._check_interrupt, self.options.force)
             load = StepResult("load_raw", "load", "raw", time.perf_counter() - load_started,
                               rows_in=result.rows_loaded, rows_out=result.rows_loaded, started_at=load_at)
+            result.load = load
             if self.on_step:
-                self.on_step(0, len(contract.PIPELINE), load)
+                self.on_step(0, len(steps), load)
         if self.options.load_only:
             if not result.raw_rows:
                 self._nothing_to_do(connection, result)
                 return
             self._commit(connection, result)
-            self._close()
-            warehouse.forget_size(self.warehouse)
             return
-        if not full_refresh:
+        if self.options.checks_only:
+            self._check_warehouse(connection, result)
+            return
+        if selected is not None:
+            # A selection runs against what the warehouse holds; the next full run catches up the rest.
+            sources = {contract.STEPS_BY_NAME[name].source for name in selected}
+            full_refresh = False
+            pending = [(s, d, "selected") for s, d, _ in pending_partitions(connection, "", []) if s in sources]
+        elif not full_refresh:
             # A day processed under other SQL: everything is rebuilt, since intermediates depend on all of silver.
             stale = connection.execute(
                 "SELECT count(*) FROM ops.processed_partitions WHERE pipeline_digest != $digest", {"digest": digest}
@@ -509,12 +605,13 @@ class Run:
                 result.notes.append("the pipeline's SQL changed since the last run: every held day is processed again")
         if full_refresh:
             _truncate_derived(connection)
-        forced = [(s, self.run_date) for s in (delivery.sources if delivery and self.options.force else [])]
-        pending = pending_partitions(connection, digest, forced)
+        if selected is None:
+            forced = [(s, self.run_date) for s in (delivery.sources if delivery and self.options.force else [])]
+            pending = pending_partitions(connection, digest, forced)
         if full_refresh:
             pending = [(s, d, "full_refresh") for s, d, _ in pending_partitions(connection, "", [])]
         result.partitions = pending
-        if not pending and not full_refresh:
+        if not pending and not full_refresh and selected is None:
             self._nothing_to_do(connection, result)
             return
         # The run's change feed lives in a temporary table locally (customer360.dialect.LOCAL_TEMPORARY_TABLES).
@@ -523,16 +620,18 @@ class Run:
             f"CREATE OR REPLACE TEMP TABLE {dialect.LOCAL_TEMPORARY_TABLES[('ops', 'run_changes')]} ("
             + ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in changes.columns) + ")"
         )
-        connection.execute(
-            "INSERT INTO ops.run_partitions VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in pending),
-            [value for s, d, reason in pending for value in (result.run_id, self.run_date, s, d, reason)],
-        )
+        if pending:
+            connection.execute(
+                "INSERT INTO ops.run_partitions VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in pending),
+                [value for s, d, reason in pending for value in (result.run_id, self.run_date, s, d, reason)],
+            )
         values = {"run_date": self.run_date, "run_id": result.run_id, "pipeline_digest": digest}
         days_by_source: dict[str, list[dt.date]] = {}
         for source, day, _ in pending:
             days_by_source.setdefault(source, []).append(day)
-        total = len(contract.PIPELINE)
-        for index, step in enumerate(contract.PIPELINE, start=1):
+        scope = "run" if selected is None else "warehouse"
+        total = len(steps)
+        for index, step in enumerate(steps, start=1):
             self._check_interrupt()
             self._tell(step.name, index, total + 1)
             if step.kind == "silver" and step.source not in days_by_source:
@@ -547,7 +646,17 @@ class Run:
             step_values = dict(values)
             if step.kind == "silver":
                 step_values["delivery_dates"] = sorted(days_by_source[step.source])
-            done = _execute_step(connection, step, step_values, self._check_interrupt)
+            try:
+                done = _execute_step(connection, step, step_values, self._check_interrupt, scope)
+            except CheckFailed as error:
+                result.steps += error.steps
+                raise
+            except Interrupted:
+                raise
+            except PipelineError as error:
+                result.steps.append(StepResult(step.name, step.kind, step.target, 0.0, status="failed",
+                                               detail=str(error)))
+                raise
             result.steps.append(done)
             if self.on_step:
                 self.on_step(index, total, done)
@@ -558,19 +667,41 @@ class Run:
         _summarise(connection, result)
         _record_runs(connection, result, started_at, load)
         self._commit(connection, result)
-        self._close()
-        warehouse.forget_size(self.warehouse)
         self._tell("done", total + 1, total + 1)
+
+    def _check_warehouse(self, connection, result: RunResult) -> None:
+        """Every check over the whole warehouse; its results are kept unless a blocking one failed.
+
+        Freshness is judged on the run date given, else on the newest delivery day held."""
+        if self.run_date is None:
+            newest = connection.execute("SELECT max(delivery_date) FROM ops.raw_partitions").fetchone()[0]
+            result.run_date = newest or result.run_date
+        values = {"run_date": result.run_date, "run_id": result.run_id, "pipeline_digest": result.fingerprint}
+        checks = [s for s in contract.PIPELINE if s.kind == "quality"]
+        for index, step in enumerate(checks, start=1):
+            self._check_interrupt()
+            self._tell(step.name, index, len(checks) + 1)
+            done = _execute_step(connection, step, values, self._check_interrupt, "warehouse", stop_on_failure=False)
+            result.steps.append(done)
+            if self.on_step:
+                self.on_step(index, len(checks), done)
+        failed = [s.step for s in result.steps if s.status == "failed"]
+        if failed:
+            raise CheckFailed(f"blocking data-quality check{'s' if len(failed) > 1 else ''} failed: "
+                              f"{', '.join(failed)}; no result was recorded", result.steps)
+        self._commit(connection, result)
 
     def _nothing_to_do(self, connection, result: RunResult) -> None:
         connection.execute("ROLLBACK")
         self._close()
-        warehouse.restore_size(self.warehouse)
+        run_files.give_back(self.warehouse)
         result.skipped = True
 
     def _commit(self, connection, result: RunResult) -> None:
-        self._check_interrupt()
         with self._lock:
+            # Checked and set together: a signal either stops the run before COMMIT or is ignored.
+            if self._interrupted is not None:
+                raise Interrupted(self._interrupted)
             self._committing = True
         connection.execute("COMMIT")
         result.committed = True
@@ -579,6 +710,9 @@ class Run:
             connection.execute("CHECKPOINT")
         except duckdb.Error:
             pass
+        run_files.forget_size(self.warehouse)
+        self._close()
+        run_files.give_back(self.warehouse)  # DuckDB's spill folder
 
 
 def _peak_memory() -> int:
@@ -602,6 +736,12 @@ def run_delivery(data_dir: Path, run_date: dt.date, warehouse: Path, *, force: b
     """Loads DATA_DIR as the RUN_DATE delivery, then processes every pending partition; all or nothing."""
     return run(warehouse, run_date, data_dir, force=force, progress=progress, fail_after_step=fail_after_step,
                full_refresh=full_refresh, resources=resources)
+
+
+def check(warehouse: Path, as_of: dt.date | None = None, *, resources: Resources | None = None) -> RunResult:
+    """Runs every data-quality check over the whole warehouse, judging freshness on AS_OF (default: the newest
+    delivery day held); records the results unless a blocking check fails."""
+    return run(warehouse, as_of, None, checks_only=True, resources=resources)
 
 
 def load_only(data_dir: Path, run_date: dt.date, warehouse: Path, *, force: bool = False,

@@ -1,16 +1,21 @@
-"""The run summary and demo highlights, read back from a local warehouse and printed with rich."""
+"""What a run tells its user: the step lines, the totals, the detailed summary, run_results.json and the demo highlights."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from customer360 import contract, dialect
+from customer360 import contract, dialect, values
 from customer360.engine import RunResult, StepResult
+
+# The version of run_results.json's layout (docs/run_results.schema.json); raised on any incompatible change.
+RESULTS_SCHEMA_VERSION = 1
+RESULTS_FILE = "run_results.json"
 
 
 def report_query(name: str) -> str:
@@ -54,6 +59,8 @@ def step_line(index: int, total: int, step: StepResult) -> str:
     """One line per finished step, in the spirit of dbt's run log: `  4/26 OK silver online_order_lines ... [0.4s]`."""
     if step.status == "skipped":
         word, figures = "SKIP", "nothing pending"
+    elif step.status == "failed" and step.kind != "quality":
+        word, figures = "ERROR", step.detail or "failed"
     elif step.kind == "quality":
         word = STATUS_WORDS.get(step.check_status or "pass", "PASS")
         figures = f"{step.rows_out or 0:,} violating" + (f" — {step.detail}" if step.detail else "")
@@ -68,20 +75,95 @@ def step_line(index: int, total: int, step: StepResult) -> str:
     return f"{index:>3}/{total} {word:<5} {label:<44} {figures} [{step.seconds:.1f}s]"
 
 
-def totals_line(result: RunResult) -> str:
+def step_counts(steps: list[StepResult]) -> dict[str, int]:
+    """PASS / WARN / ERROR / SKIP over the steps: a check counts by its status, a failed step as ERROR."""
     counts = {"PASS": 0, "WARN": 0, "ERROR": 0, "SKIP": 0}
-    for step in result.steps:
+    for step in steps:
         if step.status == "skipped":
             counts["SKIP"] += 1
         elif step.kind == "quality":
             counts[STATUS_WORDS.get(step.check_status or "pass", "PASS")] += 1
+        elif step.status == "failed":
+            counts["ERROR"] += 1
         else:
             counts["PASS"] += 1
+    return counts
+
+
+def totals_line(result: RunResult) -> str:
     return (
-        " ".join(f"{k}={v}" for k, v in counts.items())
+        " ".join(f"{k}={v}" for k, v in step_counts(result.steps).items())
         + f"  rows loaded={result.rows_loaded:,} rejected={result.rows_rejected:,}"
         + f"  partitions={len(result.partitions)}"
     )
+
+
+def check_totals_line(result: RunResult) -> str:
+    """The closing line of `c360 check`."""
+    violating = sum(s.rows_out or 0 for s in result.steps)
+    return " ".join(f"{k}={v}" for k, v in step_counts(result.steps).items()) + f"  violating rows={violating:,}"
+
+
+def _step_record(index: int, step: StepResult) -> dict:
+    return {
+        "index": index,
+        "name": step.step,
+        "kind": step.kind,
+        "target": step.target,
+        "status": step.status,
+        "check_status": step.check_status,
+        "started_at": step.started_at,
+        "seconds": round(step.seconds, 6),
+        "rows_in": step.rows_in,
+        "rows_out": step.rows_out,
+        "rows_rejected": step.rows_rejected,
+        "detail": step.detail,
+    }
+
+
+def run_results(result: RunResult | None, *, command: str, status: str, exit_code: int, error: str | None,
+                warehouse: Path, delivery_folder: Path | None, day: dt.date | None,
+                selection: tuple[str, tuple[str, ...]] | None = None, seconds: float = 0.0,
+                peak_memory_bytes: int = 0) -> dict:
+    """run_results.json: what the run did, as the README's schema (version RESULTS_SCHEMA_VERSION) describes it.
+
+    RESULT is what the engine recorded (None when the run failed before it began, say on a bad folder).
+    """
+    steps = list(result.steps) if result else []
+    records = ([_step_record(0, result.load)] if result and result.load else [])
+    records += [_step_record(index, step) for index, step in enumerate(steps, start=1)]
+    thresholds = {c.name: c for c in contract.QUALITY_CHECKS}
+    checks = [
+        {**row, "error_if": thresholds[row["check"]].error_if, "warn_if": thresholds[row["check"]].warn_if}
+        for step in steps for row in step.checks
+    ]
+    counts = step_counts(steps)
+    document = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "command": command,
+        "status": status,
+        "exit_code": exit_code,
+        "error": error,
+        "run_id": result.run_id if result else None,
+        "warehouse": str(warehouse),
+        "delivery": {"folder": str(delivery_folder) if delivery_folder is not None else None, "day": day},
+        "selection": {"expression": selection[0], "steps": list(selection[1])} if selection else None,
+        "seconds": round(seconds, 6),
+        "partitions": [
+            {"source": source, "delivery_date": delivery_date, "reason": reason}
+            for source, delivery_date, reason in (result.partitions if result else [])
+        ],
+        "steps": records,
+        "checks": checks,
+        "totals": {
+            "pass": counts["PASS"], "warn": counts["WARN"], "error": counts["ERROR"], "skip": counts["SKIP"],
+            "rows_loaded": result.rows_loaded if result else 0,
+            "rows_rejected": result.rows_rejected if result else 0,
+            "partitions": len(result.partitions) if result else 0,
+        },
+        "peak_memory_bytes": peak_memory_bytes,
+    }
+    return values.json_value(document)
 
 
 def print_run_summary(console: Console, result: RunResult) -> None:

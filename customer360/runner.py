@@ -2,7 +2,9 @@
 
 The signal handlers run in the main thread, which only waits; they ask the job to stop (DuckDB
 interrupts the statement in progress) and the job rolls back. Once the job has started to commit it
-is no longer interrupted: a committed run always reports success.
+is no longer interrupted: a committed run always reports success. So that nothing can turn a committed
+run into an interrupted one afterwards, SIGINT and SIGTERM stay ignored when a job committed; the
+caller restores its own handlers when it has reported the run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 
 from customer360.engine import Run, RunResult, _peak_memory
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_interruptibly(job: Run) -> RunResult:
@@ -28,12 +30,12 @@ def run_interruptibly(job: Run) -> RunResult:
     if threading.current_thread() is not threading.main_thread():
         work()
     else:
-        previous = {number: signal.getsignal(number) for number in _SIGNALS}
+        previous = {number: signal.getsignal(number) for number in SIGNALS}
 
         def stop(number, frame) -> None:
             job.interrupt(number)
 
-        for number in _SIGNALS:
+        for number in SIGNALS:
             signal.signal(number, stop)
         worker = threading.Thread(target=work, name="c360-run", daemon=True)
         try:
@@ -41,8 +43,9 @@ def run_interruptibly(job: Run) -> RunResult:
             while worker.is_alive():
                 worker.join(0.1)
         finally:
+            committed = "result" in outcome and outcome["result"].committed
             for number, handler in previous.items():
-                signal.signal(number, handler)
+                signal.signal(number, signal.SIG_IGN if committed else handler)
     if "error" in outcome:
         raise outcome["error"]
     result = outcome["result"]

@@ -1,25 +1,20 @@
-"""The local warehouse file: what may be opened as one, its layout version, its drift, and keeping it small.
+"""The local warehouse file: what may be opened as one, its layout version, its drift, and the resources a run gets.
 
 - Only a DuckDB database file is opened, and no DuckDB extension is ever installed or loaded (a
   SQLite or Parquet file would otherwise pull one from the network). A file of this project carries
   its layout version in ops.warehouse_info; an older layout is migrated forward inside the run's
   transaction, a newer one is refused naming both versions.
 - Columns that differ from the contract (missing, extra, another type) are reported before any step.
-- A failed or killed run leaves the file as large as it was: DuckDB writes a big transaction's rows
-  into the file before COMMIT and does not give the space back on ROLLBACK. Before a run the file's size
-  and checkpoint headers are recorded in a marker beside it; after a failure (or, on the next open,
-  after a kill) a file whose headers are unchanged and that has no write-ahead log is cut back to that
-  size: everything past it belonged to the transaction that never committed.
+- Memory is bounded by default (Resources) and DuckDB spills to a folder beside the file; a failed or
+  killed run leaves the file as large as it was (customer360.run_files).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +22,7 @@ import duckdb
 
 from customer360 import contract
 from customer360.csvload import display
+from customer360.run_files import marker_path, spill_folder, wal_path  # noqa: F401 - the files beside a warehouse
 
 # Version 1: the layout before ops.warehouse_info existed (no ledger, no intermediates).
 LAYOUT_VERSION = 2
@@ -44,7 +40,6 @@ DUCKDB_TYPES = {
 }
 # DuckDB's file header: 8 bytes of checksum, then the magic bytes. The two checkpoint headers follow.
 _MAGIC = b"DUCK"
-_HEADER_BYTES = 3 * 4096
 # Ours: a default that leaves room for Python and the CSV reader on any machine.
 DEFAULT_MEMORY_FRACTION = 0.6
 DEFAULT_MEMORY_CAP_BYTES = 3 * 1024**3
@@ -79,23 +74,16 @@ class Resources:
         return cls(memory_limit.strip(), threads)
 
 
-def spill_folder(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def marker_path(path: Path) -> Path:
-    return path.with_name(path.name + ".run")
-
-
-def wal_path(path: Path) -> Path:
-    return path.with_name(path.name + ".wal")
-
-
 def check_file(path: Path) -> bool:
     """Whether PATH exists; raises WarehouseError when it is not something DuckDB may open as ours."""
     where = display(path)
     if not path.parent.exists():
         raise WarehouseError(f"{where}: folder {display(path.parent)} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise WarehouseError(
+            f"{where}: cannot write in folder {display(path.parent)} (read-only); a run writes the warehouse "
+            "and its run marker there, so give a path in a writable folder"
+        )
     if not path.exists():
         if path.is_symlink():
             raise WarehouseError(f"{where}: a link to {os.readlink(path)!r}, which does not exist")
@@ -153,6 +141,13 @@ def connect(path: Path, resources: Resources | None = None, *, read_only: bool =
         raise WarehouseError(f"{display(path)}: cannot open the warehouse ({first[:200]})") from None
     connection.execute("SET TimeZone = 'UTC'")
     return connection
+
+
+def settings(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The resources DuckDB applies to CONNECTION, as it reports them (memory limit, threads, spill folder)."""
+    names = ("memory_limit", "threads", "temp_directory")
+    values = connection.execute(f"SELECT {', '.join(f'current_setting({n!r})' for n in names)}").fetchone()
+    return {name: str(value) for name, value in zip(names, values)}
 
 
 # ---------------------------------------------------------------------------
@@ -344,87 +339,3 @@ def _migrate_from_1(connection: duckdb.DuckDBPyConnection) -> list[str]:
 
 def full_refresh_pending(connection: duckdb.DuckDBPyConnection) -> bool:
     return (_info(connection) or {}).get(FULL_REFRESH_PROPERTY) == "true"
-
-
-# ---------------------------------------------------------------------------
-# Keeping a failed run from growing the file
-# ---------------------------------------------------------------------------
-
-
-def _header_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.sha256(handle.read(_HEADER_BYTES)).hexdigest()
-
-
-def remember_size(path: Path) -> None:
-    """Writes the marker of a run about to write PATH: its size and checkpoint headers now."""
-    if not path.exists():
-        state = {"pid": os.getpid(), "created": True}
-    else:
-        state = {"pid": os.getpid(), "created": False, "size": path.stat().st_size, "header": _header_digest(path)}
-    marker_path(path).write_text(json.dumps(state), encoding="utf-8")
-
-
-def forget_size(path: Path) -> None:
-    marker_path(path).unlink(missing_ok=True)
-    shutil.rmtree(spill_folder(path), ignore_errors=True)
-
-
-def restore_size(path: Path) -> None:
-    """After a run that did not commit: gives back the space its transaction wrote into the file."""
-    marker = marker_path(path)
-    try:
-        state = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        forget_size(path)
-        return
-    if state.get("created"):
-        # A warehouse this run created holds nothing unless its transaction committed.
-        if path.exists() and not wal_path(path).exists() and not _holds_a_commit(path):
-            path.unlink(missing_ok=True)
-    elif (
-        path.exists()
-        and not wal_path(path).exists()
-        and path.stat().st_size > state["size"]
-        and _header_digest(path) == state["header"]
-    ):
-        os.truncate(path, state["size"])
-    forget_size(path)
-
-
-def _holds_a_commit(path: Path) -> bool:
-    try:
-        connection = duckdb.connect(str(path), read_only=True,
-                                    config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
-    except duckdb.Error:
-        return False
-    try:
-        return _info(connection) is not None
-    finally:
-        connection.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover_after_kill(path: Path) -> bool:
-    """If a run that wrote PATH was killed, restores the file's size; True when something was recovered."""
-    marker = marker_path(path)
-    if not marker.exists():
-        shutil.rmtree(spill_folder(path), ignore_errors=True)
-        return False
-    try:
-        pid = int(json.loads(marker.read_text(encoding="utf-8")).get("pid", 0))
-    except (OSError, ValueError):
-        pid = 0
-    if pid and pid != os.getpid() and _alive(pid):
-        return False  # a live run; opening will report the lock
-    restore_size(path)
-    return True

@@ -16,6 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from customer360 import contract
 from customer360.cli import app, parse_date
 from dashboard_warehouse import KNOWN_CUSTOMER, make_warehouse
 
@@ -269,5 +270,5 @@ def test_demo_counts_the_steps_the_dashboard_counts(tmp_path):
     connection = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
     recorded = connection.execute("select count(*) from ops.pipeline_runs where step_kind != 'run'").fetchone()[0]
     connection.close()
-    # The load and the 20 steps of the contract, as ops.pipeline_runs holds them.
-    assert int(printed.group(1)) == int(shown.group(1)) == recorded == 21
+    # The load and every step of the contract, as ops.pipeline_runs holds them.
+    assert int(printed.group(1)) == int(shown.group(1)) == recorded == len(contract.PIPELINE) + 1

@@ -242,6 +242,14 @@ def build_dashboard_with_huge_figures(folder: Path) -> str:
         return build_dashboard(source)
 
 
+def test_quality_table_shows_the_thresholds_the_contract_declares(html):
+    for check in contract.QUALITY_CHECKS:
+        shown = re.escape(check.thresholds.replace(">", "&gt;").replace("<", "&lt;"))
+        row = re.search(rf'<tr data-check="{check.name}">(.*?)</tr>', html)
+        assert row, f"check {check.name} has no row in the quality table"
+        assert re.search(shown, row.group(1)), f"check {check.name}: its thresholds {check.thresholds!r} are not shown"
+
+
 def test_sections_show_rules_agents_checks_freshness_and_runs(html):
     for rule in ("90th percentile", "Gold or Platinum loyalty tier and two or more orders", "Exactly one order."):
         assert rule in html, f"segment rule text missing: {rule!r}"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from customer360 import contract, sqlgen
+from customer360 import contract, lineage, sqlgen
 from customer360.sqlgen import derived
 from zeta_harness import (  # noqa: F401  (reference is a fixture)
     PREVIOUS_DAY,
@@ -57,24 +57,25 @@ def _identity_changes(identity: list[dict]) -> list[dict]:
 
 @functools.cache
 def _chain(seed: int) -> dict:
-    """Raw, silver and everything derived from it, each computed on the reference evaluator in pipeline order."""
+    """Raw and silver as generated, then what every identity, intermediate and gold step writes that another step
+    reads (the step graph, customer360.lineage), each computed on the reference evaluator in the graph's order;
+    and the change log and the ledger as a run leaves them."""
+    graph = lineage.graph()
     tables = {**all_raw_tables(seed), **silver_tables(seed)}
-    identity_step = contract.STEPS_BY_NAME["customer_identity"]
-    tables["silver.customer_identity"] = as_rows(run_reference(sqlgen.step_query(identity_step), tables))
-    tables["ops.run_changes"] = _run_changes(tables) + _identity_changes(tables["silver.customer_identity"])
-    for step in INTERMEDIATES:
-        if step.kind != "intermediate":
+    read_by_others = {d.table for d in graph.dependencies}
+    for derived_step in graph.steps:
+        step = derived_step.step
+        if step.kind not in ("identity", "intermediate", "gold") or not read_by_others & set(derived_step.writes):
             continue
         tables[step.target] = as_rows(run_reference(sqlgen.step_query(step), tables))
-        for totals in step.intermediate.totals:
+        for totals in step.intermediate.totals if step.intermediate else ():
             if totals is step.intermediate.totals[0]:
                 tables[totals.table] = []
             tables[totals.table] += as_rows(run_reference(derived.totals_definition(step, totals), tables))
             if totals.member_count:
                 tables[totals.member_count[2]] = as_rows(
                     run_reference(derived.multiplicity_definition(step, totals), tables))
-    segments = contract.STEPS_BY_NAME["customer_segments"]
-    tables["gold.customer_segments"] = as_rows(run_reference(sqlgen.step_query(segments), tables))
+    tables["ops.run_changes"] = _run_changes(tables) + _identity_changes(tables["silver.customer_identity"])
     _ledger(tables)
     return tables
 

@@ -100,10 +100,10 @@ def test_a_failing_blocking_check_rolls_back_the_run(pipeline, tmp_path, monkeyp
 
     real = sqlgen.step_statements
 
-    def broken(step):
+    def broken(step, scope="run"):
         if step.name == "silver_keys_unique_and_present":
             return tuple(checks.quality_statements(step, "select 1 as violation"))
-        return real(step)
+        return real(step, scope)
 
     monkeypatch.setattr(sqlgen, "step_statements", broken)
     folder = write_delivery(tmp_path / "day2", {"customers": [customer("C7")]})

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from customer360.contract import table
+from customer360.contract import QUALITY_CHECKS, table
 from customer360.dashboard import assets
 from customer360.dashboard.charts import CHARTS, SEGMENTS, build_charts
 from customer360.dashboard.data import DashboardData, load
@@ -259,8 +259,8 @@ TEMPLATE = _ENVIRONMENT.from_string("""<!DOCTYPE html>
   </div>
   <div class="stack" style="margin-top:16px">
     <div class="panel"><h3>Data-quality checks (latest result of each)</h3>
-      <table id="quality-table"><thead><tr><th>Check</th><th>Table</th><th>Severity</th><th class="number">Violating rows</th><th>Status</th><th>Run date</th><th>Checked (UTC)</th></tr></thead><tbody>
-      {% for q in quality_checks %}<tr data-check="{{ q.check_name }}"><td>{{ q.check_name }}</td><td>{{ q.target_table }}</td><td>{{ q.severity }}</td><td class="number">{{ q.violating_rows | count }}</td><td><span class="badge {{ q.status | badge }}">{{ q.status }}</span></td><td class="nowrap">{{ q.run_date }}</td><td class="nowrap">{{ q.checked_at }}</td></tr>
+      <table id="quality-table"><thead><tr><th>Check</th><th>Table</th><th>Thresholds</th><th class="number">Violating rows</th><th>Status</th><th>Run date</th><th>Checked (UTC)</th></tr></thead><tbody>
+      {% for q in quality_checks %}<tr data-check="{{ q.check_name }}"><td>{{ q.check_name }}</td><td>{{ q.target_table }}</td><td class="nowrap" title="{{ q.severity }}">{{ check_thresholds.get(q.check_name, q.severity) }}</td><td class="number">{{ q.violating_rows | count }}</td><td><span class="badge {{ q.status | badge }}">{{ q.status }}</span></td><td class="nowrap">{{ q.run_date }}</td><td class="nowrap">{{ q.checked_at }}</td></tr>
       {% endfor %}</tbody></table>
       {% if not quality_checks %}<p class="empty">No data-quality results yet.</p>{% endif %}
     </div>
@@ -388,6 +388,7 @@ def render(data: DashboardData, generated_at: dt.datetime | None = None) -> str:
         agents=data["agents"],
         freshness=_freshness(data),
         quality_checks=data["quality_checks"],
+        check_thresholds={check.name: check.thresholds for check in QUALITY_CHECKS},
         step_runs=data["latest_step_runs"],
         recent_runs=data["recent_runs"],
         chart_specs=_json_for_script({k: c.spec for k, c in charts.items() if c is not None}),

@@ -25,14 +25,19 @@ __all__ = [
 
 
 @cache
-def step_query(step: Step) -> str:
+def step_query(step: Step, scope: str = "run") -> str:
     """The step's defining SELECT, in BigQuery SQL with logical table names.
 
     For a silver step, its file over the pending days with the carried columns; for the identity map
-    and intermediates, the definition over all of silver; for checks, the violations query.
+    and intermediates, the definition over all of silver; for checks, the violations query, over what
+    the run wrote (scope "run") or over the whole warehouse (scope "warehouse").
     """
     if step.kind == "silver":
         return silver.cleaning_query(step, "delivery_dates")
+    if step.kind == "quality" and scope == "warehouse":
+        if step.sql_file:
+            return checks.warehouse_scope(step.path.read_text(encoding="utf-8"))
+        return checks.GENERATED_CHECKS[step.name]("warehouse")
     if step.sql_file:
         return step.path.read_text(encoding="utf-8")
     query = checks.GENERATED_CHECKS[step.name]()
@@ -73,13 +78,18 @@ def _rebuild_statements(step: Step) -> list[Statement]:
 
 
 @cache
-def step_statements(step: Step) -> tuple[Statement, ...]:
+def step_statements(step: Step, scope: str = "run") -> tuple[Statement, ...]:
+    """The step's statements. Scope "run" (pipeline runs, the BigQuery procedures) works from what the run
+    changed; scope "warehouse" (`c360 check`, `c360 run --select`) recomputes the identity map and the
+    intermediates for every entity and checks the whole warehouse. Silver and gold steps are the same in both."""
+    if scope not in checks.SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
     if step.kind == "silver":
         return tuple(silver.silver_statements(step))
     if step.kind in ("identity", "intermediate"):
-        return tuple(derived.intermediate_statements(step))
+        return tuple(derived.intermediate_statements(step, scope))
     if step.kind == "quality":
-        return tuple(checks.quality_statements(step, step_query(step)))
+        return tuple(checks.quality_statements(step, step_query(step, scope)))
     return tuple(_rebuild_statements(step))
 
 

@@ -1,17 +1,30 @@
 """The data-quality checks generated from the contract, and the statements every check runs as.
 
-A check is a query returning its violations (zero rows pass). It looks only at what the run wrote or
-processed (ops.run_changes, this run's rows of ops.processed_partitions), so its cost follows the
-day's changes, not the history. Most checks take their facts from counts the steps recorded rather
-than rescanning: the counts are recorded from the data as written, so rows that go missing between
-steps still fail them (tests/robustness/test_conservation_mutations.py proves it).
+A check is a query returning its violations; its thresholds (contract.QualityCheck error_if and
+warn_if) turn their count into pass, warn or fail. A check has two scopes:
+
+- run (pipeline runs): it looks only at what the run wrote or processed (ops.run_changes, this run's
+  rows of ops.processed_partitions and ops.rejected_rows), so its cost follows the day's changes, not
+  the history;
+- warehouse (`c360 check`, and checks picked by `c360 run --select`): every silver key, every
+  accepted-value column, every identity row and fact line, every ledger row. The run's change log is
+  replaced by a listing of every key, and the ledger filters by run are dropped.
+
+Most checks take their facts from counts the steps recorded rather than rescanning: the counts are
+recorded from the data as written, so rows that go missing between steps still fail them
+(tests/robustness/test_conservation_mutations.py proves it).
 """
 
 from __future__ import annotations
 
+import sqlglot
+from sqlglot import exp
+
 from customer360 import contract
-from customer360.contract import Step
+from customer360.contract import QualityCheck, Step
 from customer360.sqlgen.text import Statement, string_literal, strip_comments
+
+SCOPES = ("run", "warehouse")
 
 # The silver tables and the identity map, each with its key columns.
 KEYED_TABLES = tuple((s.silver.ref, s.primary_key) for s in contract.SOURCES) + (
@@ -19,11 +32,11 @@ KEYED_TABLES = tuple((s.silver.ref, s.primary_key) for s in contract.SOURCES) + 
 )
 
 
-def _check_raw_header() -> str:
+def _check_raw_header(scope: str = "run") -> str:
     return (
         "select source, delivery_date, header_like_rows,\n"
         "from ops.processed_partitions\n"
-        "where run_id = @run_id and header_like_rows > 0"
+        + ("where run_id = @run_id and header_like_rows > 0" if scope == "run" else "where header_like_rows > 0")
     )
 
 
@@ -35,14 +48,33 @@ def _key_join(table_alias: str, key: tuple[str, ...]) -> str:
     return condition
 
 
-def _check_keys() -> str:
+def every_key(refs: tuple[str, ...] | None = None) -> str:
+    """Every key of the keyed silver tables REFS (default: all, and the identity map), as ops.run_changes rows."""
+    parts = []
+    for ref, key in KEYED_TABLES:
+        if refs is not None and ref not in refs:
+            continue
+        detail = " || '|' || ".join(f"cast({k} as string)" for k in key[1:]) if len(key) > 1 else "cast(null as string)"
+        parts.append(
+            f"select distinct {string_literal(ref)} as table_name, {key[0]} as key_value, {detail} as key_detail,\n"
+            f"    'added' as change, cast(null as string) as previous,\n"
+            f"from {ref}"
+        )
+    return "\nunion all\n".join(parts)
+
+
+def _changes(scope: str, ref: str) -> str:
+    return "ops.run_changes" if scope == "run" else f"(\n{every_key((ref,))}\n)"
+
+
+def _check_keys(scope: str = "run") -> str:
     # NULL keys are refused by the tables themselves: key columns are REQUIRED (NOT NULL locally).
     parts = []
     for ref, key in KEYED_TABLES:
         parts.append(
             f"select {string_literal(ref)} as table_name, changes.key_value, changes.key_detail, changes.change,\n"
             f"    count(stored.{key[0]}) as copies,\n"
-            f"from ops.run_changes as changes\n"
+            f"from {_changes(scope, ref)} as changes\n"
             f"left join {ref} as stored on {_key_join('stored', key)}\n"
             f"where changes.table_name = {string_literal(ref)}\n"
             f"group by changes.key_value, changes.key_detail, changes.change\n"
@@ -51,7 +83,7 @@ def _check_keys() -> str:
     return "\nunion all\n".join(parts)
 
 
-def _check_accepted_values() -> str:
+def _check_accepted_values(scope: str = "run") -> str:
     keys = dict(KEYED_TABLES)
     parts = []
     for rule in contract.ACCEPTED_VALUES:
@@ -60,14 +92,18 @@ def _check_accepted_values() -> str:
             f"select {string_literal(rule.table)} as table_name, {string_literal(rule.column)} as column_name, "
             f"stored.{rule.column} as value,\n"
             f"from {rule.table} as stored\n"
-            f"inner join ops.run_changes as changes\n"
-            f"    on changes.table_name = {string_literal(rule.table)} and {_key_join('stored', keys[rule.table])}\n"
-            f"where stored.{rule.column} is not null and stored.{rule.column} not in ({values})"
+            + (
+                f"inner join ops.run_changes as changes\n"
+                f"    on changes.table_name = {string_literal(rule.table)} and {_key_join('stored', keys[rule.table])}\n"
+                if scope == "run" else ""  # the warehouse scope: every row
+            )
+            + f"where stored.{rule.column} is not null and stored.{rule.column} not in ({values})"
         )
     return "\nunion all\n".join(parts)
 
 
-def _check_conservation() -> str:
+def _check_conservation(scope: str = "run") -> str:
+    by_run = scope == "run"
     return (
         "select\n"
         "    ledger.source,\n"
@@ -85,13 +121,12 @@ def _check_conservation() -> str:
         "left join (\n"
         "    select source, delivery_date, count(*) as rows_written,\n"
         "    from ops.rejected_rows\n"
-        "    where run_id = @run_id\n"
-        "    group by source, delivery_date\n"
+        + ("    where run_id = @run_id\n" if by_run else "")
+        + "    group by source, delivery_date\n"
         ") as rejected on ledger.source = rejected.source and ledger.delivery_date = rejected.delivery_date\n"
         "where\n"
-        "    ledger.run_id = @run_id\n"
-        "    and (\n"
-        "        raw_partitions.row_count is null\n"
+        + ("    ledger.run_id = @run_id\n    and (\n" if by_run else "    (\n")
+        + "        raw_partitions.row_count is null\n"
         "        or raw_partitions.row_count != ledger.scanned_rows\n"
         "        or ledger.scanned_rows != ledger.header_rows + ledger.accepted_rows + ledger.rejected_rows\n"
         "        or ledger.rejected_rows != coalesce(rejected.rows_written, 0)\n"
@@ -100,7 +135,7 @@ def _check_conservation() -> str:
     )
 
 
-def deliveries_arrived_query() -> str:
+def deliveries_arrived_query(scope: str = "run") -> str:
     """One row per source: the expected delivery days of the window that are missing, and the newest day."""
     expected = ", ".join(
         f"struct({string_literal(s.name)} as source, {string_literal(s.expected)} as expected)" for s in contract.SOURCES
@@ -155,6 +190,30 @@ GENERATED_CHECKS = {
 }
 
 
+def warehouse_scope(query: str) -> str:
+    """A check written over the run's change log (ops.run_changes), made to look at every key instead."""
+    tree = sqlglot.parse_one(strip_comments(query), read="bigquery")
+    # Only the tables whose changes the check reads (it names them as table_name literals).
+    named = tuple(sorted({literal.this for literal in tree.find_all(exp.Literal) if literal.is_string}
+                         & {ref for ref, _ in KEYED_TABLES}))
+    for table in list(tree.find_all(exp.Table)):
+        if (table.db, table.name) == ("ops", "run_changes"):
+            every = sqlglot.parse_one(every_key(named or None), read="bigquery")
+            alias = exp.TableAlias(this=exp.to_identifier(table.alias_or_name))
+            table.replace(exp.Subquery(this=every, alias=alias))
+    return tree.sql(dialect="bigquery", pretty=True)
+
+
+def status_sql(check: QualityCheck, count: str) -> str:
+    """pass, warn or fail for a count of violating rows, from the check's thresholds."""
+    cases = [
+        f"when {condition} then {string_literal(status)}"
+        for option, status in (("error_if", "fail"), ("warn_if", "warn"))
+        if (condition := check.condition_sql(option, count)) is not None
+    ]
+    return "case " + " ".join(cases) + " else 'pass' end"
+
+
 def _deliveries_arrived_statements(step: Step, query: str) -> list[Statement]:
     name = string_literal(step.name)
     return [
@@ -163,7 +222,7 @@ def _deliveries_arrived_statements(step: Step, query: str) -> list[Statement]:
             "    (run_id, run_date, check_name, target_table, severity, violating_rows, status, checked_at, subject, detail)\n"
             f"select @run_id, @run_date, {name}, {string_literal(step.target)}, {string_literal(step.severity)},\n"
             "    missing_days,\n"
-            f"    if(missing_days = 0, 'pass', {string_literal('warn' if step.severity == 'warn' else 'fail')}),\n"
+            f"    {status_sql(step.check, 'missing_days')},\n"
             "    current_timestamp(),\n"
             "    source,\n"
             "    concat(\n"
@@ -179,26 +238,27 @@ def _deliveries_arrived_statements(step: Step, query: str) -> list[Statement]:
 
 
 def quality_statements(step: Step, query: str) -> list[Statement]:
-    status = "fail" if step.severity == "error" else "warn"
+    """Record the check's result (one row, or one per subject) with its status, and ASSERT it when it can block."""
     name = string_literal(step.name)
     statements = [
         Statement(f"delete from ops.data_quality_results where run_id = @run_id and check_name = {name}"),
     ]
     if step.name == "deliveries_arrived":
-        return statements + _deliveries_arrived_statements(step, query)
-    statements.append(
-        Statement(
-            "insert into ops.data_quality_results\n"
-            "    (run_id, run_date, check_name, target_table, severity, violating_rows, status, checked_at)\n"
-            f"select @run_id, @run_date, {name}, {string_literal(step.target)}, {string_literal(step.severity)},\n"
-            f"    violating_rows, if(violating_rows = 0, 'pass', {string_literal(status)}), current_timestamp()\n"
-            f"from (select count(*) as violating_rows from (\n{strip_comments(query)}\n))"
-        )
-    )
-    if step.severity == "error":
+        statements += _deliveries_arrived_statements(step, query)
+    else:
         statements.append(
             Statement(
-                f"select logical_and(status = 'pass') from ops.data_quality_results\n"
+                "insert into ops.data_quality_results\n"
+                "    (run_id, run_date, check_name, target_table, severity, violating_rows, status, checked_at)\n"
+                f"select @run_id, @run_date, {name}, {string_literal(step.target)}, {string_literal(step.severity)},\n"
+                f"    violating_rows, {status_sql(step.check, 'violating_rows')}, current_timestamp()\n"
+                f"from (select count(*) as violating_rows from (\n{strip_comments(query)}\n))"
+            )
+        )
+    if step.check.error_if is not None:
+        statements.append(
+            Statement(
+                f"select logical_and(status != 'fail') from ops.data_quality_results\n"
                 f"where run_id = @run_id and check_name = {name}",
                 is_assertion=True,
                 message=f"data-quality check {step.name} failed: {step.description}",

@@ -15,7 +15,9 @@ silver whose rows belong to entities: an order, an activity, a ticket, a custome
 6. replaces the stored rows of the touched entities.
 
 Applied to an empty store with every entity touched, the same statements build the tables from
-scratch: a full refresh is the same code.
+scratch: a full refresh is the same code. In the warehouse scope (a step picked by `c360 run --select`)
+the touched entities are every entity the definition yields or the table holds, so the same
+statements recompute every row and move the totals by whatever differs (nothing, when nothing changed).
 """
 
 from __future__ import annotations
@@ -193,7 +195,19 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
     return statements
 
 
-def intermediate_statements(step: Step) -> list[Statement]:
+def every_entity(step: Step) -> str:
+    """The warehouse scope's touched entities: every entity the definition yields or the table holds."""
+    kind, ident = _entity_columns(step.intermediate)
+    columns = (f"{kind} as entity_kind, " if kind else "") + f"{ident} as entity_id"
+    definition = strip_comments(step.path.read_text(encoding="utf-8"))
+    return (
+        f"select distinct {columns},\nfrom (\n{definition}\n)\n"
+        f"union distinct\n"
+        f"select distinct {columns},\nfrom {step.target}"
+    )
+
+
+def intermediate_statements(step: Step, scope: str = "run") -> list[Statement]:
     spec = step.intermediate
     target = contract.table(step.target)
     columns = ", ".join(target.column_names)
@@ -201,7 +215,10 @@ def intermediate_statements(step: Step) -> list[Statement]:
     previous = f"previous_{step.name}"
     recomputed = f"recomputed_{step.name}"
     kind, ident = _entity_columns(spec)
-    touched_sql = strip_comments(step.touched_path.read_text(encoding="utf-8"))
+    if scope == "warehouse":
+        touched_sql = every_entity(step)
+    else:
+        touched_sql = strip_comments(step.touched_path.read_text(encoding="utf-8"))
     statements = [
         Statement(f"create or replace temp table {touched} as\n{touched_sql}"),
         Statement(

@@ -171,6 +171,8 @@ def work_tables(step: Step) -> dict[str, str]:
         "orphans": f"orphan_keys_{name}",
         "fallback": f"fallback_{name}",
         "contested": f"contested_{name}",
+        "copies": f"copies_{name}",
+        "kept": f"kept_{name}",
         "winners": f"winners_{name}",
     }
 
@@ -214,9 +216,26 @@ def silver_statements(step: Step) -> list[Statement]:
             f"from {work['staged']}\n"
             f"where rejection_reason is not null and {ROW_KIND} != 'header'"
         ),
+        # Each day's winner per key: most keys come once a day and need no ordering; only keys with
+        # copies in a day go through the de-duplication order.
+        Statement(
+            f"create or replace temp table {work['copies']} as\n"
+            f"select {key_list}, {DELIVERY},\nfrom {work['staged']}\nwhere {accepted}\n"
+            f"group by {key_list}, {DELIVERY}\nhaving count(*) > 1"
+        ),
         Statement(
             f"create or replace temp table {work['incoming']} as\n"
-            + _winners(source, columns, f"select {column_list}, from {work['staged']} where {accepted}", per_day=True)
+            f"select {column_list},\nfrom {work['staged']} as staged\nwhere {accepted}\n"
+            f"    and not exists (select 1 from {work['copies']} as copies where {match('copies', 'staged')} "
+            f"and copies.{DELIVERY} = staged.{DELIVERY})\n"
+            f"union all\n"
+            + _winners(
+                source, columns,
+                f"select {column_list}, from {work['staged']} as staged where {accepted}\n"
+                f"    and exists (select 1 from {work['copies']} as copies where {match('copies', 'staged')} "
+                f"and copies.{DELIVERY} = staged.{DELIVERY})",
+                per_day=True,
+            )
         ),
         # The silver rows of every key the pending days touch: delivered now, or won from an earlier
         # delivery of one of those days.
@@ -300,6 +319,12 @@ def silver_statements(step: Step) -> list[Statement]:
             f"where exists (select 1 from {work['current']} as current_rows where {match('current_rows', 'existing')})"
         ),
         Statement(f"insert into {table.ref} ({column_list})\nselect {column_list},\nfrom {work['winners']}"),
+        # The accepted keys silver holds now (looked up from the day's keys, so the lookup stays small).
+        Statement(
+            f"create or replace temp table {work['kept']} as\n"
+            f"select {', '.join(f'stored.{k}' for k in key)},\nfrom {table.ref} as stored\n"
+            f"where exists (select 1 from {work['incoming']} as incoming where {match('incoming', 'stored')})"
+        ),
         Statement(
             f"delete from ops.processed_partitions\nwhere source = {name} and delivery_date in unnest(@delivery_dates)"
         ),
@@ -310,7 +335,6 @@ def silver_statements(step: Step) -> list[Statement]:
 def _ledger_insert(source: Source, work: dict[str, str]) -> str:
     name = string_literal(source.name)
     first = source.primary_key[0]
-    table = source.silver.ref
     match = " and ".join(f"kept.{k} = incoming.{k}" for k in source.primary_key)
     return (
         "insert into ops.processed_partitions (source, delivery_date, loaded_at, fingerprint, scanned_rows,\n"
@@ -353,7 +377,7 @@ def _ledger_insert(source: Source, work: dict[str, str]) -> str:
         "left join (\n"
         f"    select incoming.{DELIVERY} as delivery_date, count(*) as keys,\n"
         f"    from {work['incoming']} as incoming\n"
-        f"    where not exists (select 1 from {table} as kept where {match})\n"
+        f"    where not exists (select 1 from {work['kept']} as kept where {match})\n"
         f"    group by incoming.{DELIVERY}\n"
         ") as missing on missing.delivery_date = days.delivery_date"
     )

@@ -17,10 +17,14 @@ Each case states what a data engineer would expect and why (its `decision`). Thr
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import gzip
 import io
+import os
 import re
 import shutil
+import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,8 +56,23 @@ def header_line(source: str, separator: str = ",") -> bytes:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A symbolic link in the delivery folder, to TARGET (relative to the link's folder)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Fifo:
+    """A named pipe (FIFO) in the delivery folder: opening it for reading would wait for a writer forever."""
+
+
+FIFO = Fifo()
+
+
+@dataclass(frozen=True)
 class Delivery:
-    files: dict[str, bytes]  # path inside the delivery folder -> exact bytes
+    files: dict[str, bytes | Link | Fifo]  # path inside the delivery folder -> exact bytes (or a link, a FIFO)
     day: dt.date = DAY1
 
 
@@ -69,6 +88,7 @@ class Case:
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> reason -> rows
     silver: dict[str, int] = field(default_factory=dict)  # silver table -> rows after the case
     check: Callable[[Pipeline], None] | None = None  # values that must survive exactly
+    ignored: tuple[str, ...] = ()  # markers the run must list as ignored (paths inside the delivery folder)
 
     @property
     def outcome(self) -> str:
@@ -205,6 +225,124 @@ case(
                     "customers/part-2.csv": csv_bytes("customers", [customer("C3"), customer("C4")])}),
     kept={"customers": 4},
     silver={"customers": 4},
+)
+
+# --- What a delivery folder holds: the files the cloud transfer would load, nothing left out ----------
+
+case(
+    id="sub-folder-inside-a-source-folder",
+    decision="The transfer loads <source>/<day>/*.csv* and does not descend: rows under online_orders/late/ "
+             "would be loaded by neither engine, so the folder is refused, naming it.",
+    deliveries=one({"online_orders/part-1.csv": csv_bytes("online_orders", [order_line("O1")]),
+                    "online_orders/late/part-2.csv": csv_bytes("online_orders", [order_line("O2")])}),
+    fatal=r"a folder inside the online_orders folder",
+    fatal_file="online_orders/late",
+)
+case(
+    id="hidden-part-file",
+    decision="The transfer's wildcard matches customers/.part-0.csv, so it is data: every row of it loads.",
+    deliveries=one({"customers/.part-0.csv": csv_bytes("customers", [customer("C1"), customer("C2")]),
+                    "customers/part-1.csv": csv_bytes("customers", [customer("C3")])}),
+    kept={"customers": 3},
+    silver={"customers": 3},
+)
+case(
+    id="glob-characters-in-file-names",
+    decision="A name is data, never a pattern: part[1].csv, *.csv and a?.csv each load once, and so do the "
+             "neighbours those patterns would match (part1.csv, ab.csv).",
+    deliveries=one({"customers/part[1].csv": csv_bytes("customers", [customer("C1")]),
+                    "customers/part1.csv": csv_bytes("customers", [customer("C2")]),
+                    "customers/*.csv": csv_bytes("customers", [customer("C3")]),
+                    "customers/a?.csv": csv_bytes("customers", [customer("C4")]),
+                    "customers/ab.csv": csv_bytes("customers", [customer("C5")]),
+                    "stores/[!a]*.csv": csv_bytes("stores", [{"store_id": "S1"}])}),
+    kept={"customers": 5, "stores": 1},
+    check=lambda p: (
+        expect(p, "SELECT customer_id, count(*) FROM raw.customers GROUP BY 1 ORDER BY 1",
+               [("C1", 1), ("C2", 1), ("C3", 1), ("C4", 1), ("C5", 1)])
+    ),
+)
+case(
+    id="dangling-link",
+    decision="A link to a file that is not there is a delivery that did not arrive: refused, naming the link.",
+    deliveries=one({"customers.csv": csv_bytes("customers", [customer("C1")]),
+                    "stores.csv": Link("exports/stores.csv")}),
+    fatal=r"a link to 'exports/stores.csv', which does not exist",
+    fatal_file="stores.csv",
+)
+case(
+    id="dangling-link-in-a-source-folder",
+    decision="The same inside a source folder: the part it stands for would be missing from the day.",
+    deliveries=one({"stores/part-1.csv": csv_bytes("stores", [{"store_id": "S1"}]),
+                    "stores/part-2.csv": Link("../gone/part-2.csv")}),
+    fatal=r"a link to '../gone/part-2.csv', which does not exist",
+    fatal_file="stores/part-2.csv",
+)
+case(
+    id="fifo-in-place-of-a-file",
+    decision="A named pipe is not a file; reading it would wait forever for a writer: refused at once.",
+    deliveries=one({"products.csv": FIFO}),
+    fatal=r"not a regular file \(a FIFO, socket or device\)",
+    fatal_file="products.csv",
+)
+case(
+    id="fifo-in-a-source-folder",
+    decision="The same inside a source folder, beside a good part.",
+    deliveries=one({"products/part-1.csv": csv_bytes("products", [{"product_id": "P1"}]),
+                    "products/part-2.csv": FIFO}),
+    fatal=r"not a regular file",
+    fatal_file="products/part-2.csv",
+)
+case(
+    id="unknown-file-in-a-source-folder",
+    decision="A README beside the parts is no data of the transfer's pattern; refused rather than skipped "
+             "without a word, saying what a source folder holds.",
+    deliveries=one({"customers/part-1.csv": csv_bytes("customers", [customer("C1")]),
+                    "customers/notes.txt": b"exported by the CRM\n"}),
+    fatal=r"not a CSV file; a source folder holds only \*\.csv or \*\.csv\.gz files",
+    fatal_file="customers/notes.txt",
+)
+case(
+    id="backup-copy-beside-a-part-file",
+    decision="part-1.csv.bak matches the transfer's *.csv* and BigQuery would load it as CSV; locally it is "
+             "no data file, so neither engine may load it: refused, saying to rename or remove it.",
+    deliveries=one({"customers/part-1.csv": csv_bytes("customers", [customer("C1")]),
+                    "customers/part-1.csv.bak": csv_bytes("customers", [customer("C1", first_name="Old")])}),
+    fatal=r"the cloud transfer would load this file as CSV",
+    fatal_file="customers/part-1.csv.bak",
+)
+case(
+    id="backup-copy-of-a-source-file",
+    decision="stores.csv.bak beside stores.csv is not a source file: refused, not ignored.",
+    deliveries=one({"stores.csv": csv_bytes("stores", [{"store_id": "S1"}]),
+                    "stores.csv.bak": csv_bytes("stores", [{"store_id": "S0"}])}),
+    fatal=r"not a CSV file",
+    fatal_file="stores.csv.bak",
+)
+case(
+    id="upper-case-extension-in-a-source-folder",
+    decision="Cloud Storage names are case-sensitive and the transfer would skip X.CSV: refused, saying so.",
+    deliveries=one({"customers/X.CSV": csv_bytes("customers", [customer("C1")])}),
+    fatal=r"case-sensitively and would skip this file",
+    fatal_file="customers/X.CSV",
+)
+case(
+    id="upper-case-extension-of-a-source-file",
+    decision="STORES.CSV is the same mistake at the top of the delivery, and gets the same answer.",
+    deliveries=one({"STORES.CSV": csv_bytes("stores", [{"store_id": "S1"}])}),
+    fatal=r"case-sensitively and would skip this file",
+    fatal_file="STORES.CSV",
+)
+case(
+    id="markers-are-listed-as-ignored",
+    decision="_SUCCESS and .DS_Store are what export tools and Finder leave beside data: never loaded, "
+             "listed as ignored, and the data around them all loads.",
+    deliveries=one({"_SUCCESS": b"", ".DS_Store": b"\x00\x00\x00\x01Bud1",
+                    "customers/_SUCCESS": b"", "customers/.DS_Store": b"\x00\x00\x00\x01Bud1",
+                    "customers/part-1.csv": csv_bytes("customers", [customer("C1")]),
+                    "stores.csv": csv_bytes("stores", [{"store_id": "S1"}])}),
+    kept={"customers": 1, "stores": 1},
+    ignored=(".DS_Store", "_SUCCESS", "customers/.DS_Store", "customers/_SUCCESS"),
 )
 
 # --- Headers ---------------------------------------------------------------
@@ -728,6 +866,107 @@ case(
 )
 
 
+# --- gzip-compressed files ----------------------------------------------------------------------------
+
+
+def gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+_ORDERS = csv_bytes("online_orders", [order_line(f"O{i}", quantity=str(1 + i % 5)) for i in range(1, 400)])
+
+case(
+    id="gzip-compressed-files",
+    decision="Retailers deliver .csv.gz and BigQuery loads it: a source file and a folder of parts, compressed, "
+             "load every row as the plain files would.",
+    deliveries=one({"customers.csv.gz": gz(csv_bytes("customers", [customer("C1"), customer("C2")])),
+                    "online_orders/part-1.csv.gz": gz(_ORDERS),
+                    "online_orders/part-2.csv.gz": gz(csv_bytes("online_orders", [order_line("P1")]))}),
+    kept={"customers": 2, "online_orders": 400},
+    silver={"customers": 2, "online_order_lines": 400},
+)
+case(
+    id="gzip-that-is-not-gzip",
+    decision="A plain CSV named .csv.gz would fail the BigQuery load: refused, naming the file.",
+    deliveries=one({"customers.csv.gz": csv_bytes("customers", [customer("C1")])}),
+    fatal=r"not a readable gzip file",
+    fatal_file="customers.csv.gz",
+)
+case(
+    id="corrupt-gzip",
+    decision="A damaged byte inside the compressed data fails its check: refused, never half-loaded.",
+    deliveries=one({"online_orders.csv.gz": flipped(gz(_ORDERS), len(gz(_ORDERS)) // 2)}),
+    fatal=r"not a readable gzip file",
+    fatal_file="online_orders.csv.gz",
+)
+case(
+    id="truncated-gzip",
+    decision="A compressed file cut short (an interrupted upload) holds only some rows: refused, not loaded "
+             "as far as it goes.",
+    deliveries=one({"online_orders.csv.gz": gz(_ORDERS)[: len(gz(_ORDERS)) // 2]}),
+    fatal=r"not a readable gzip file \(Compressed file ended before the end-of-stream marker",
+    fatal_file="online_orders.csv.gz",
+)
+case(
+    id="gzip-missing-only-its-trailer",
+    decision="Cut just before the 8-byte trailer, every row decompresses but the file is still incomplete: refused.",
+    deliveries=one({"online_orders.csv.gz": gz(_ORDERS)[:-8]}),
+    fatal=r"not a readable gzip file",
+    fatal_file="online_orders.csv.gz",
+)
+case(
+    id="gzip-with-bytes-after-the-data",
+    decision="Bytes after the compressed data are not gzip: refused rather than ignored.",
+    deliveries=one({"online_orders.csv.gz": gz(_ORDERS) + b"garbage"}),
+    fatal=r"not a readable gzip file",
+    fatal_file="online_orders.csv.gz",
+)
+case(
+    id="gzip-of-two-exports-concatenated",
+    decision="Two gzip members one after the other are one valid gzip file (RFC 1952), as two plain exports "
+             "concatenated are one CSV: both exports' rows load.",
+    deliveries=one({"customers.csv.gz": gz(csv_bytes("customers", [customer("C1")]))
+                    + gz(csv_bytes("customers", [customer("C2")]))}),
+    kept={"customers": 2},
+)
+case(
+    id="mixed-csv-and-gzip-in-one-source",
+    decision="One BigQuery load reads either compressed or plain files; a source mixing both is refused.",
+    deliveries=one({"online_orders/part-1.csv": csv_bytes("online_orders", [order_line("O1")]),
+                    "online_orders/part-2.csv.gz": gz(csv_bytes("online_orders", [order_line("O2")]))}),
+    fatal=r"online_orders mixes \.csv and \.csv\.gz files",
+    fatal_file="online_orders/part-2.csv.gz",
+)
+
+# Every case about what a file holds gives the same outcome when the file is delivered gzip-compressed:
+# one read serves both, and gzip only changes where the bytes come from.
+GZIP_TWINS = (
+    "utf8-bom", "crlf-line-ends", "bare-cr-line-ends", "semicolon-delimiter", "empty-file", "bom-only-file",
+    "header-only", "whitespace-only-line", "no-final-newline", "header-reordered", "header-missing-column",
+    "header-of-another-source", "repeated-header-line", "quoted-newlines", "line-break-in-an-unquoted-value",
+    "unbalanced-quote", "backslash-escaped-quote", "space-before-quoted-value", "jagged-row-too-few-fields",
+    "jagged-row-too-many-fields", "jagged-row-trailing-empty-fields", "one-bad-part-fails-the-whole-delivery",
+    "latin1-bytes-in-a-row", "utf16-file", "nul-byte", "one-megabyte-field",
+)
+
+
+def _gzipped(original: Case) -> Case:
+    deliveries = tuple(
+        Delivery({f"{name}.gz": gz(data) for name, data in delivery.files.items()}, delivery.day)
+        for delivery in original.deliveries
+    )
+    return dataclasses.replace(original, id=f"{original.id}-gzip", deliveries=deliveries,
+                               decision=f"As {original.id}, delivered as .csv.gz.")
+
+
+for _twin in GZIP_TWINS:
+    CASES.append(_gzipped(next(c for c in CASES if c.id == _twin)))
+
+
 # ---------------------------------------------------------------------------
 # Running a case
 # ---------------------------------------------------------------------------
@@ -744,15 +983,18 @@ class Outcome:
     header_lines: int = 0
     unaccounted: int = 0
     raw_short: int = 0  # rows written but missing from the raw partition
+    ignored: list[str] = field(default_factory=list)  # markers the runs listed as ignored
 
     @property
     def rows_lost(self) -> int:
         return self.unaccounted + self.raw_short
 
 
-def data_rows(data: bytes, source: str) -> tuple[int, int]:
+def data_rows(data: bytes, source: str, compressed: bool = False) -> tuple[int, int]:
     """(data rows, exact header lines) of a CSV file written by a case, counted independently of the engine."""
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 25))
+    if compressed:
+        data = gzip.decompress(data)
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     next(reader, None)
     rows = headers = 0
@@ -765,7 +1007,7 @@ def data_rows(data: bytes, source: str) -> tuple[int, int]:
 
 
 def source_of(path: str) -> str:
-    return Path(path).parent.name if "/" in path else Path(path).stem
+    return Path(path).parent.name if "/" in path else path.removesuffix(".gz").removesuffix(".csv")
 
 
 def write(folder: Path, delivery: Delivery) -> Path:
@@ -773,8 +1015,17 @@ def write(folder: Path, delivery: Delivery) -> Path:
     for relative, data in delivery.files.items():
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if isinstance(data, Link):
+            path.symlink_to(data.target)
+        elif isinstance(data, Fifo):
+            os.mkfifo(path)
+        else:
+            path.write_bytes(data)
     return folder
+
+
+def ignored_in(run: engine.RunResult, folder: Path) -> list[str]:
+    return sorted(str(Path(p).resolve().relative_to(folder.resolve())) for p in run.ignored_files)
 
 
 BASELINE = {
@@ -829,14 +1080,17 @@ def evaluate(case: Case, root: Path, baseline: Path | None = None) -> Outcome:
     for number, delivery in enumerate(case.deliveries, start=1):
         folder = write(root / f"delivery-{number}", delivery)
         try:
-            engine.run_delivery(folder, delivery.day, pipeline.warehouse)
+            run = engine.run_delivery(folder, delivery.day, pipeline.warehouse)
         except engine.PipelineError as error:
             result.outcome = "fatal" if isinstance(error, engine.InputError) else "blocked"
             result.message = str(error)
             return result
+        result.ignored += ignored_in(run, folder)
         written: Counter = Counter()
         for relative, data in delivery.files.items():
-            rows, headers = data_rows(data, source_of(relative))
+            if relative.rsplit("/", 1)[-1] in contract.DELIVERY_MARKERS:
+                continue
+            rows, headers = data_rows(data, source_of(relative), compressed=relative.endswith(".gz"))
             written[source_of(relative)] += rows
             result.header_lines += headers
             result.rows_written += rows
@@ -873,6 +1127,7 @@ def verify(case: Case, result: Outcome, pipeline: Pipeline | None = None) -> Non
     assert rejected == case.rejected, f"{case.id}: rejected {rejected}, expected {case.rejected}"
     kept = {s: n for s, n in result.kept.items() if n}
     assert kept == case.kept, f"{case.id}: kept {kept}, expected {case.kept}"
+    assert sorted(result.ignored) == sorted(case.ignored), f"{case.id}: ignored {result.ignored}, expected {case.ignored}"
     if pipeline is not None:
         for table, rows in case.silver.items():
             found = pipeline.query(f"SELECT count(*) FROM silver.{table}")[0][0]
@@ -891,10 +1146,24 @@ def baseline(tmp_path_factory) -> Path:
     return baseline_warehouse(tmp_path_factory.mktemp("baseline"))
 
 
+# Longer than any case takes; a run that waits on a FIFO never ends.
+CASE_SECONDS = 120
+
+
+def _took_too_long(signal_number, frame):
+    raise AssertionError(f"the case did not end within {CASE_SECONDS} s (is a read waiting on a FIFO?)")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_malformed_delivery(case: Case, tmp_path: Path, baseline: Path):
-    result = evaluate(case, tmp_path, baseline)
-    verify(case, result, Pipeline(tmp_path) if case.outcome == "accepted" else None)
+    previous = signal.signal(signal.SIGALRM, _took_too_long)
+    signal.alarm(CASE_SECONDS)
+    try:
+        result = evaluate(case, tmp_path, baseline)
+        verify(case, result, Pipeline(tmp_path) if case.outcome == "accepted" else None)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_the_corpus_is_broad_and_every_case_is_distinct():
