@@ -192,3 +192,21 @@ def contract_slots() -> int:
     from customer360.cost_model import SLOTS
 
     return SLOTS
+
+
+README_ROWS = {"silver + identity": "silver", "quality checks": "quality", "intermediates": "intermediate", "gold": "gold"}
+
+
+def test_the_readme_shows_the_figures_the_command_prints(pipeline_reads):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## What a day costs in BigQuery", 1)[1].split("\n## ", 1)[0]
+    result = cost.estimate(cost.demo_rows_per_day(), 365, pipeline_reads)
+    expected = {
+        label: (result.group_bytes(group, 0), result.group_bytes(group, 1)) for label, group in README_ROWS.items()
+    }
+    expected["total"] = (result.total_bytes(0), result.total_bytes(1))
+    for label, (first, last) in expected.items():
+        row = f"| {label} | {cost.format_bytes(first)} | {cost.format_bytes(last)} | {cost.ratio(first, last)} |"
+        assert row in section, f"README 'What a day costs in BigQuery' lacks {row!r}: rerun `c360 cost` and update it"
