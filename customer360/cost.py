@@ -30,6 +30,8 @@ STEP_KIND_GROUPS = {"silver": "silver", "identity": "silver", "quality": "qualit
                     "gold": "gold"}
 # A read grows with history when its day-H bytes exceed its day-1 bytes by more than this factor.
 GROWTH_THRESHOLD = 1.1
+# A day's cost is flat over history when the later day costs at most this many times day 1 (issue 12's target).
+FLAT_RATIO = 1.5
 
 
 def _parameter(value: str) -> str:

@@ -210,3 +210,26 @@ def test_the_readme_shows_the_figures_the_command_prints(pipeline_reads):
     for label, (first, last) in expected.items():
         row = f"| {label} | {cost.format_bytes(first)} | {cost.format_bytes(last)} | {cost.ratio(first, last)} |"
         assert row in section, f"README 'What a day costs in BigQuery' lacks {row!r}: rerun `c360 cost` and update it"
+
+
+def test_the_command_says_how_silver_and_gold_compare_with_the_flat_target(pipeline_reads, monkeypatch):
+    monkeypatch.setattr(cost, "step_reads", lambda steps=None: pipeline_reads)
+    result = CliRunner().invoke(app, ["cost", "--history-days", "30"])
+    assert result.exit_code == 0, result.output
+    estimate = cost.estimate(cost.demo_rows_per_day(), 30, pipeline_reads)
+    silver = cost.ratio(estimate.group_bytes("silver", 0), estimate.group_bytes("silver", 1))
+    assert f"Day 30 against day 1: silver {silver}, gold " in result.output, result.output
+
+
+def test_the_command_prints_one_step_statement_by_statement(pipeline_reads, monkeypatch):
+    monkeypatch.setattr(cost, "step_reads", lambda steps=None: {s.name: pipeline_reads[s.name] for s in steps})
+    result = CliRunner().invoke(app, ["cost", "--step", "stores"])
+    assert result.exit_code == 0, result.output
+    assert "raw.stores (" in result.output and "1 partition(s)" in result.output, result.output
+    assert "online_order_lines" not in result.output, "--step stores printed another step"
+
+
+def test_an_unknown_step_is_one_line_and_exit_code_2():
+    result = CliRunner().invoke(app, ["cost", "--step", "no_such_step"])
+    assert result.exit_code == 2
+    assert "--step 'no_such_step' is not a step of the pipeline" in result.output
