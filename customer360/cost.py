@@ -13,12 +13,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from customer360 import contract
+from customer360.cache import DiskCache
 from customer360.cost_model import Retailer, type_bytes
-from customer360.zeta.reads import OutputColumn, Read, Relation, StatementReads
+from customer360.zeta import reads as reads_module
+from customer360.zeta.reads import Condition, OutputColumn, Read, Relation, StatementReads
+from customer360.zeta.runtime import ZETASQL_VERSION
 
 # How many partitions a step's day parameters name on a regular day: one pending delivery day per source,
 # and no fallback day (a fallback day is read only when a re-delivery withdraws a key another day holds).
@@ -307,18 +313,61 @@ class Estimate:
         return sorted(found, key=lambda g: -g.last_bytes)
 
 
+def _condition(data: dict) -> Condition:
+    return Condition(**data)
+
+
+def _read(data: dict) -> Read:
+    return Read(data["table"], tuple(data["columns"]), tuple(_condition(c) for c in data["conditions"]),
+                data["is_target"])
+
+
+def _relation(data: dict | None) -> Relation | None:
+    if data is None:
+        return None
+    return Relation(
+        data["kind"], tuple(_relation(r) for r in data["inputs"]), _read(data["read"]) if data["read"] else None,
+        tuple(_condition(c) for c in data["conditions"]), tuple(_relation(r) for r in data["restricted_by"]),
+        data["detail"], data["value"],
+    )
+
+
+def _statement_reads(data: dict) -> StatementReads:
+    columns = tuple(
+        OutputColumn(c["name"], c["type"], tuple(c["copied_from"]) if c["copied_from"] else None,
+                     tuple(tuple(source) for source in c["sources"]))
+        for c in data["columns"]
+    )
+    return StatementReads(data["kind"], data["line"], data["text"], tuple(_read(r) for r in data["reads"]),
+                          data["target"], data["temporary"], _relation(data["relation"]), columns, data["error"])
+
+
+# The analysis of each step's procedure, kept on disk per pipeline digest and catalog: the analysis is
+# the slow part of an estimate and depends only on the generated SQL, the catalog and this analysis code.
+_ANALYSES = DiskCache(f"cost-reads-zetasql-{ZETASQL_VERSION}", Path(reads_module.__file__), Path(__file__),
+                      contract.REPO_ROOT / "customer360" / "sqlgen" / "__init__.py")
+
+
 def step_reads(steps: Sequence[contract.Step] | None = None) -> dict[str, list[StatementReads]]:
-    """Every statement of each step's stored procedure, analysed by ZetaSQL (slow: a few seconds a step)."""
+    """Every statement of each step's stored procedure, analysed by ZetaSQL (slow the first time: seconds a step)."""
     from customer360 import sqlgen
     from customer360.zeta import Catalog
-    from customer360.zeta.reads import script_reads
 
     catalog = Catalog.from_contract()
+    catalog_digest = hashlib.sha256(catalog.proto().SerializeToString(deterministic=True)).hexdigest()
     variables = {contract.procedure_argument(p): t for p, t in contract.QUERY_PARAMETERS.items()}
-    return {
-        step.name: script_reads(sqlgen.procedure_body(step), catalog, variables=variables, keep_going=True)
-        for step in (steps or contract.PIPELINE)
-    }
+    found: dict[str, list[StatementReads]] = {}
+    for step in steps or contract.PIPELINE:
+        key = _ANALYSES.key(step.name, sqlgen.pipeline_digest(), catalog_digest)
+        cached = _ANALYSES.get(key)
+        if cached is not None:
+            found[step.name] = [_statement_reads(data) for data in cached]
+            continue
+        analysed = reads_module.script_reads(sqlgen.procedure_body(step), catalog, variables=variables, keep_going=True)
+        _ANALYSES.put(key, [dataclasses.asdict(statement) for statement in analysed])
+        found[step.name] = analysed
+    _ANALYSES.save()
+    return found
 
 
 def estimate(rows_per_day: float, history_days: int, reads: dict[str, list[StatementReads]] | None = None,

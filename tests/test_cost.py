@@ -233,3 +233,15 @@ def test_an_unknown_step_is_one_line_and_exit_code_2():
     result = CliRunner().invoke(app, ["cost", "--step", "no_such_step"])
     assert result.exit_code == 2
     assert "--step 'no_such_step' is not a step of the pipeline" in result.output
+
+
+def test_a_cached_analysis_reads_back_equal_to_the_analysis(reference):  # noqa: F811
+    import dataclasses
+
+    from customer360 import sqlgen
+
+    step = contract.STEPS_BY_NAME["order_products"]
+    variables = {contract.procedure_argument(p): t for p, t in contract.QUERY_PARAMETERS.items()}
+    analysed = script_reads(sqlgen.procedure_body(step), Catalog.from_contract(), variables=variables, keep_going=True)
+    stored = json.loads(json.dumps([dataclasses.asdict(s) for s in analysed]))
+    assert [cost._statement_reads(data) for data in stored] == analysed
