@@ -4,8 +4,8 @@ Skipped unless C360_LIVE_PROJECT names a project where the caller may create and
 Google application-default credentials exist (`gcloud auth application-default login`).
 Optional: C360_LIVE_LOCATION (default US).
 
-The test creates scratch datasets holding raw.customers (two identical day partitions), silver.customers
-and ops.rejected_rows with the contract's schemas, loads generated rows, measures every column's bytes
+The test creates scratch datasets holding the SQL functions, raw.customers (two identical day partitions),
+silver.customers and ops.rejected_rows with the contract's schemas, loads generated rows, measures every column's bytes
 with a dry run of `select column from table`, and then checks that the estimate of each statement, from
 the columns ZetaSQL finds it reading, equals BigQuery's dry run of the same statement. The datasets are
 deleted at the end, also when a check fails.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import uuid
 
 import pytest
@@ -53,7 +54,7 @@ if _reason:
 
 from google.cloud import bigquery  # noqa: E402
 
-from customer360.zeta import Catalog  # noqa: E402
+from customer360.zeta import Catalog, ZetaError  # noqa: E402
 from customer360.zeta.reads import script_reads  # noqa: E402
 
 
@@ -74,6 +75,12 @@ def scratch(tmp_path_factory):
         dataset.location = LOCATION
         client.create_dataset(dataset)
     try:
+        for function in sqlgen.functions():  # listed after the functions they call; the cleaning SQL calls them
+            arguments = ", ".join(f"{n} {t}" for n, t in function.arguments)
+            client.query(
+                f"create or replace function `{PROJECT}.{names[function.dataset]}.{function.name}`({arguments})\n"
+                f"returns {function.return_type}\nas (\n{sqlgen.qualify(function.body, names, PROJECT)}\n)"
+            ).result()
         data = tmp_path_factory.mktemp("cost") / "data"
         generate.generate(data, days=1, scale=0.2, seed=5, start=DAYS[0], dirty_rate=0)
         csv_file = next(data.iterdir()) / "customers.csv"
@@ -116,7 +123,10 @@ def scratch(tmp_path_factory):
 def _dry_run(client, names, sql: str) -> int:
     known = {
         "delivery_dates": bigquery.ArrayQueryParameter("delivery_dates", "DATE", [DAYS[1]]),
+        "fallback_dates": bigquery.ArrayQueryParameter("fallback_dates", "DATE", []),
         "run_date": bigquery.ScalarQueryParameter("run_date", "DATE", DAYS[1]),
+        "run_id": bigquery.ScalarQueryParameter("run_id", "STRING", "live-cost"),
+        "pipeline_digest": bigquery.ScalarQueryParameter("pipeline_digest", "STRING", "live-cost"),
     }
     parameters = [parameter for name, parameter in known.items() if f"@{name}" in sql]
     config = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False, query_parameters=parameters)
@@ -174,3 +184,28 @@ def test_the_estimate_of_a_statement_equals_the_dry_run(scratch, measured, sql):
     assert estimated == pytest.approx(actual, rel=0.01), (
         f"{sql!r}: estimated {estimated:,.0f} bytes, BigQuery's dry run {actual:,} bytes"
     )
+
+
+TEMPORARY_TABLE_AS = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)?\s+table\s+\w+\s+as\s+", re.IGNORECASE)
+
+
+def test_the_customers_step_statements_on_stored_tables_cost_what_the_dry_run_says(scratch, measured):
+    """The silver step's statements that read only stored tables (a temporary table's query stands for it)."""
+    client, names = scratch
+    catalog = Catalog.from_contract()
+    parameters = {**contract.QUERY_PARAMETERS, **contract.STEP_PARAMETERS}
+    compared = []
+    for statement in sqlgen.step_statements(contract.STEPS_BY_NAME["customers"]):
+        sql = TEMPORARY_TABLE_AS.sub("", sqlgen.bigquery_statement(statement))
+        try:
+            (found,) = script_reads(sql, catalog, parameters=parameters)
+        except ZetaError:
+            continue  # it reads a temporary table an earlier statement creates
+        if not {r.table for r in found.reads} <= set(TABLES):
+            continue
+        estimated = cost.DayEstimate(measured, len(DAYS)).statement("live", found).bytes
+        actual = _dry_run(client, names, sql)
+        compared.append((sql.splitlines()[0], estimated, actual))
+    assert len(compared) >= 2, f"too few statements compared: {compared}"
+    wrong = [(line, e, a) for line, e, a in compared if e != pytest.approx(a, rel=0.01)]
+    assert not wrong, "estimate vs dry run: " + "; ".join(f"{line!r}: {e:,.0f} vs {a:,}" for line, e, a in wrong)
