@@ -965,6 +965,14 @@ def cost_command(
     ratios = ", ".join(f"{group} {cost.ratio(result.group_bytes(group, 0), result.group_bytes(group, 1))}"
                        for group in ("silver", "gold"))
     console.print(f"Day {last} against day {first}: {ratios} (flat means at most {cost.FLAT_RATIO}x).", soft_wrap=True)
+    stored = [result.total_bytes(i) - result.temporary_bytes(i) for i in (0, 1)]
+    temporary = [result.temporary_bytes(i) for i in (0, 1)]
+    console.print(
+        f"Reads of stored tables alone: day {first} {cost.format_bytes(stored[0])}, day {last} "
+        f"{cost.format_bytes(stored[1])} ({cost.ratio(*stored)}); of temporary tables, sized as upper bounds from "
+        f"the statements creating them: {cost.format_bytes(temporary[0])} and {cost.format_bytes(temporary[1])}.",
+        soft_wrap=True,
+    )
     reads = result.growing_reads()
     if reads and growing:
         console.print(f"\nReads that grow with history (largest on day {last} first, {min(growing, len(reads))} of {len(reads)}):")

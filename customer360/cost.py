@@ -284,6 +284,11 @@ class Estimate:
     def total_bytes(self, which: int) -> float:
         return sum(self.step_bytes(s.name, which) for s in contract.PIPELINE)
 
+    def temporary_bytes(self, which: int) -> float:
+        """The part of the total that reads temporary tables (sized by the model's upper bounds)."""
+        return sum(scan.bytes for pairs in self.statements.values() for pair in pairs for scan in pair[which].scans
+                   if scan.scan.table not in contract.TABLES_BY_REF)
+
     def growing_reads(self) -> list[GrowingRead]:
         found: list[GrowingRead] = []
         for step, pairs in self.statements.items():
@@ -425,6 +430,10 @@ def as_json(result: Estimate) -> dict:
         "totals": {group: {f"day_{first}_bytes": round(result.group_bytes(group, 0)),
                            f"day_{last}_bytes": round(result.group_bytes(group, 1))}
                    for group in ("silver", "quality", "intermediate", "gold")},
+        "stored_tables": {f"day_{first}_bytes": round(result.total_bytes(0) - result.temporary_bytes(0)),
+                          f"day_{last}_bytes": round(result.total_bytes(1) - result.temporary_bytes(1))},
+        "temporary_tables": {f"day_{first}_bytes": round(result.temporary_bytes(0)),
+                             f"day_{last}_bytes": round(result.temporary_bytes(1))},
         "growing_reads": [
             {"step": g.step, "line": g.statement.line, "statement": g.statement.summary, "table": g.table,
              f"day_{first}_bytes": round(g.first_bytes), f"day_{last}_bytes": round(g.last_bytes), "reason": g.reason}

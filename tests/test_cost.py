@@ -167,6 +167,9 @@ def test_the_command_prints_json_with_both_days(pipeline_reads, monkeypatch):
     assert figures["days"] == [1, 30] and figures["rows_per_day"] == 100000
     assert {s["step"] for s in figures["steps"]} == {s.name for s in contract.PIPELINE}
     assert all(s["day_30_bytes"] >= s["day_1_bytes"] for s in figures["steps"])
+    total = sum(s["day_30_bytes"] for s in figures["steps"])
+    split = figures["stored_tables"]["day_30_bytes"] + figures["temporary_tables"]["day_30_bytes"]
+    assert abs(split - total) <= len(figures["steps"]), f"stored + temporary {split} != total {total}"
 
 
 def test_the_growing_reads_name_the_silver_merge_filtered_off_the_partition_column(pipeline_reads):
