@@ -125,8 +125,9 @@ class StatementCost:
 
 
 def _base_read(relation: Relation) -> Read | None:
-    """The table scan a chain of filters and projections starts from."""
-    while relation.kind in ("pass", "filter") and relation.inputs:
+    """The table scan a chain of filters, projections and left joins (its left side) starts from."""
+    while relation.inputs and (relation.kind in ("pass", "filter")
+                               or (relation.kind == "join" and relation.detail == "left")):
         relation = relation.inputs[0]
     return relation.read if relation.kind == "read" else None
 
@@ -151,7 +152,8 @@ class DayEstimate:
     smaller input (every inner join here matches a row with at most one of the other side), a left
     join its left input's rows (right for a right join, the larger for a full join); UNION ALL and UNION DISTINCT add their inputs,
     INTERSECT keeps the smaller, EXCEPT the left; GROUP BY keeps its input's rows, a whole-table
-    aggregate one row; UNNEST of a day parameter its days. Its columns cost what the table column
+    aggregate one row; UNNEST of a day parameter its days (a filter over a left join filters its left
+    side's rows). Its columns cost what the table column
     they copy costs; a filter on a day column (the partition column, _delivery_date, delivery_date,
     run_date) by a day parameter keeps that many days of rows. A computed column costs its type's size (a computed STRING the largest column it
     is computed from). Where the data decides (GROUP BY, UNION DISTINCT), these are upper bounds.

@@ -248,3 +248,25 @@ def test_a_cached_analysis_reads_back_equal_to_the_analysis(reference):  # noqa:
     analysed = script_reads(sqlgen.procedure_body(step), Catalog.from_contract(), variables=variables, keep_going=True)
     stored = json.loads(json.dumps([dataclasses.asdict(s) for s in analysed]))
     assert [cost._statement_reads(data) for data in stored] == analysed
+
+
+def test_the_changes_of_one_table_size_a_temporary_table_read_from_the_change_feed(analyse):
+    found = analyse(
+        "create temp table changed_lines as select changes.key_value, products.category\n"
+        "from ops.run_changes as changes left join silver.products as products on changes.key_value = products.product_id\n"
+        "where changes.table_name = 'silver.online_order_lines'"
+    )
+    estimate = cost.DayEstimate(DEMO, 30)
+    estimate.statement("test", found[0])
+    assert estimate.temp_rows["changed_lines"] == pytest.approx(DEMO.partition_rows("raw.online_orders"))
+    assert DEMO.changes_rows("silver.online_order_lines") < DEMO.rows("ops.run_changes", 30)
+
+
+def test_an_inner_join_keeps_at_most_its_smaller_side(analyse):
+    found = analyse(
+        "create temp table members as select m.loyalty_card_id from silver.loyalty_members as m\n"
+        "inner join silver.support_agents as a on m.customer_id = a.agent_id"
+    )
+    estimate = cost.DayEstimate(DEMO, 30)
+    estimate.statement("test", found[0])
+    assert estimate.temp_rows["members"] == pytest.approx(DEMO.rows("silver.support_agents", 30))
