@@ -198,9 +198,12 @@ class _ByteChecker:
 class _CheckedStream(io.RawIOBase):
     """The file's data rows as a stream for pyarrow: each block is checked before pyarrow sees it."""
 
-    def __init__(self, first_block_rest: bytes, blocks: Iterator[bytes], checker: _ByteChecker) -> None:
+    def __init__(self, header: bytes, first_block_rest: bytes, blocks: Iterator[bytes], checker: _ByteChecker) -> None:
         super().__init__()
-        self._pending = memoryview(first_block_rest)
+        # pyarrow gets the header line too and skips it: it strips a byte-order mark only at the start of
+        # its stream, which must be the file's start, or the first data row would lose one of its own.
+        self._first_rest = first_block_rest
+        self._pending = memoryview(header + first_block_rest)
         self._blocks = blocks
         self._checker = checker
         self._exhausted = False
@@ -223,7 +226,8 @@ class _CheckedStream(io.RawIOBase):
         try:
             if not self._checked_first:
                 self._checked_first = True
-                self._checker.check(bytes(self._pending), final=False)
+                self._checker.check(self._first_rest, final=False)
+                self._first_rest = b""
             while not self._pending and not self._exhausted:
                 self._pending = memoryview(self._next_block())
         except CsvError as error:
@@ -307,7 +311,7 @@ class DeliveryFileReader:
             raise CsvError(problem)
         # Line 2 is the first data line (the header of a contract never spans lines).
         checker = _ByteChecker(first_line_number=2)
-        self._stream = _CheckedStream(first[header_end:], blocks, checker)
+        self._stream = _CheckedStream(first[:header_end], first[header_end:], blocks, checker)
         try:
             return self._open_csv()
         except pa.ArrowInvalid as error:
@@ -319,7 +323,8 @@ class DeliveryFileReader:
     def _open_csv(self) -> pa.RecordBatchReader:
         return pacsv.open_csv(
             io.BufferedReader(self._stream, buffer_size=BLOCK_BYTES),
-            read_options=pacsv.ReadOptions(column_names=list(self.columns), block_size=BLOCK_BYTES, use_threads=True),
+            read_options=pacsv.ReadOptions(column_names=list(self.columns), skip_rows=1, block_size=BLOCK_BYTES,
+                                           use_threads=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in self.columns},

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from customer360 import plan, plan_diff
 from customer360.artifacts import REGENERATE_COMMAND as REGENERATE
+from customer360.artifacts import inventory_differences as describe_differences
 from customer360.artifacts import unplanned_data_loss
 from customer360.cli import app
 
