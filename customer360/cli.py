@@ -910,3 +910,116 @@ def regenerate() -> None:
         console.print(f"Rewrote {artifact.label} ({artifact.what})")
     if not rewritten:
         console.print(f"All {len(artifacts.artifacts())} generated files are up to date.")
+
+
+@app.command("cost")
+def cost_command(
+    rows_per_day: Annotated[
+        int | None, typer.Option(min=1, help="Raw rows delivered on a regular day (default: the demo retailer's).")
+    ] = None,
+    history_days: Annotated[int, typer.Option(min=1, help="Days of history of the later day compared with day 1.")] = 365,
+    growing: Annotated[int, typer.Option(min=0, help="How many of the reads that grow with history to list.")] = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    step_name: Annotated[
+        str | None, typer.Option("--step", help="Only this step, statement by statement, with the tables each scans.")
+    ] = None,
+) -> None:
+    """Estimate the bytes each step of a daily run processes in BigQuery, on day 1 and on day --history-days."""
+    from rich.table import Table
+
+    from customer360 import cost
+
+    rows = rows_per_day if rows_per_day is not None else cost.demo_rows_per_day()
+    if step_name is not None:
+        step = contract.STEPS_BY_NAME.get(step_name)
+        if step is None:
+            fail(f"--step {step_name!r} is not a step of the pipeline (e.g. {contract.PIPELINE[0].name})", EXIT_BAD_INPUT)
+        result = cost.estimate(rows, history_days, cost.step_reads([step]))
+        _print_step_cost(result, step)
+        return
+    result = cost.estimate(rows, history_days)
+    first, last = result.days
+    if as_json:
+        print(json.dumps(cost.as_json(result), indent=2))
+        return
+    table = Table(title=f"BigQuery bytes processed by a daily run of {rows:,} raw rows: day {first} vs day {last}",
+                  show_edge=False, header_style="bold")
+    for heading in ("step", "kind", f"day {first}", f"day {last}", "ratio"):
+        table.add_column(heading, justify="left" if heading in ("step", "kind") else "right")
+    for step in contract.PIPELINE:
+        if step.name not in result.statements:
+            continue
+        day_first, day_last = result.step_bytes(step.name, 0), result.step_bytes(step.name, 1)
+        note = " (incomplete: see below)" if step.name in result.unanalysed else ""
+        table.add_row(step.name + note, step.kind, cost.format_bytes(day_first), cost.format_bytes(day_last),
+                      cost.ratio(day_first, day_last))
+    table.add_section()
+    for group in ("silver", "quality", "intermediate", "gold"):
+        day_first, day_last = result.group_bytes(group, 0), result.group_bytes(group, 1)
+        label = "silver steps + identity" if group == "silver" else f"{group} steps"
+        table.add_row(f"total {label}", "", cost.format_bytes(day_first), cost.format_bytes(day_last),
+                      cost.ratio(day_first, day_last))
+    day_first, day_last = result.total_bytes(0), result.total_bytes(1)
+    table.add_row("total", "", cost.format_bytes(day_first), cost.format_bytes(day_last), cost.ratio(day_first, day_last))
+    console.print(table)
+    ratios = ", ".join(f"{group} {cost.ratio(result.group_bytes(group, 0), result.group_bytes(group, 1))}"
+                       for group in ("silver", "gold"))
+    console.print(f"Day {last} against day {first}: {ratios} (flat means at most {cost.FLAT_RATIO}x).", soft_wrap=True)
+    stored = [result.total_bytes(i) - result.temporary_bytes(i) for i in (0, 1)]
+    temporary = [result.temporary_bytes(i) for i in (0, 1)]
+    console.print(
+        f"Reads of stored tables alone: day {first} {cost.format_bytes(stored[0])}, day {last} "
+        f"{cost.format_bytes(stored[1])} ({cost.ratio(*stored)}); of temporary tables, sized as upper bounds from "
+        f"the statements creating them: {cost.format_bytes(temporary[0])} and {cost.format_bytes(temporary[1])}.",
+        soft_wrap=True,
+    )
+    reads = result.growing_reads()
+    if reads and growing:
+        console.print(f"\nReads that grow with history (largest on day {last} first, {min(growing, len(reads))} of {len(reads)}):")
+        listing = Table(show_edge=False, header_style="bold")
+        for heading in ("step", "line", "statement", "table", f"day {first}", f"day {last}", "why"):
+            listing.add_column(heading, justify="right" if heading.startswith(("day", "line")) else "left")
+        for read in reads[:growing]:
+            listing.add_row(read.step, str(read.statement.line), escape(read.statement.summary[:60]), read.table,
+                            cost.format_bytes(read.first_bytes), cost.format_bytes(read.last_bytes), read.reason)
+        console.print(listing)
+    for step, problems in result.unanalysed.items():
+        for problem in problems:
+            console.print(f"{step}: statement not analysed by ZetaSQL, not counted: {escape(problem)}", soft_wrap=True)
+    console.print(
+        f"\nDay d: a regular delivery of {rows:,} raw rows processed over d days of history; table model in "
+        "customer360/cost_model.py (measured on the demo retailer). Bytes processed as a dry run reports them.",
+        soft_wrap=True,
+    )
+
+
+def _print_step_cost(result, step: contract.Step) -> None:
+    """One step of a cost estimate, statement by statement."""
+    from rich.table import Table
+
+    from customer360 import cost
+
+    first, last = result.days
+    table = Table(title=f"{step.name}: BigQuery bytes per statement, day {first} vs day {last}", show_edge=False,
+                  header_style="bold")
+    for heading in ("line", "statement", "scans", f"day {first}", f"day {last}", "ratio"):
+        table.add_column(heading, justify="right" if heading.startswith(("day", "line", "ratio")) else "left")
+    for on_first, on_last in result.statements.get(step.name, ()):
+        if on_first.bytes <= 0 and on_last.bytes <= 0:
+            continue
+        scans = "; ".join(
+            f"{s.scan.table} ({len(s.scan.columns)} col, "
+            f"{'whole' if s.scan.partitions is None else f'{s.scan.partitions} partition(s)'})"
+            for s in on_first.scans
+        )
+        if on_first.modified_bytes:
+            scans += f"; {on_first.found.target} (all columns: DML target)"
+        table.add_row(str(on_first.found.line), escape(on_first.found.summary[:70]), escape(scans),
+                      cost.format_bytes(on_first.bytes), cost.format_bytes(on_last.bytes),
+                      cost.ratio(on_first.bytes, on_last.bytes))
+    day_first, day_last = result.step_bytes(step.name, 0), result.step_bytes(step.name, 1)
+    table.add_section()
+    table.add_row("", "total", "", cost.format_bytes(day_first), cost.format_bytes(day_last), cost.ratio(day_first, day_last))
+    console.print(table)
+    for problem in result.unanalysed.get(step.name, ()):
+        console.print(f"{step.name}: statement not analysed by ZetaSQL, not counted: {escape(problem)}", soft_wrap=True)
