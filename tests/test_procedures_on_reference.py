@@ -342,3 +342,69 @@ def test_every_silver_step_and_the_identity_step_run_in_some_sequence():
     delivered = {source for events in SEQUENCES.values() for _, delivery, mode in events for source in delivery}
     missing = [step.name for step in SILVER_STEPS if step.source not in delivered]
     assert not missing, f"no sequence delivers the sources of the silver steps {missing}"
+
+
+# ---------------------------------------------------------------------------
+# The runner itself: BigQuery's statement semantics, and clear refusals
+# ---------------------------------------------------------------------------
+
+
+def _stores(*keys: str | None) -> list[dict]:
+    return [{"store_id": key, "_delivery_date": DAYS[0]} for key in keys]
+
+
+def test_a_delete_keeps_the_rows_whose_condition_is_null_or_false(reference):
+    held = ReferenceWarehouse({"silver.stores": _stores("S1", "S2", None)})
+    held.run_script("delete from silver.stores as existing where existing.store_id = 'S1'", "delete")
+    kept = sorted((row["store_id"] for row in held.rows("silver.stores")), key=repr)
+    assert kept == sorted(["S2", None], key=repr), f"silver.stores keeps {kept}, not S2 and the NULL key"
+
+
+def test_a_temp_table_is_readable_by_later_statements_and_gone_after_drop(reference):
+    held = ReferenceWarehouse({"silver.stores": _stores("S1", "S2")})
+    held.run_script(
+        "create temp table picked as select store_id from silver.stores where store_id > wanted_after;\n"
+        "insert into ops.run_changes (run_id, table_name, key_value, change) select 'r', 'silver.stores', store_id, 'added' from picked;\n"
+        "drop table picked;",
+        "script", variables={"wanted_after": ("STRING", "S1")},
+    )
+    assert [row["key_value"] for row in held.rows("ops.run_changes")] == ["S2"], held.rows("ops.run_changes")
+    assert "picked" not in held.tables, "a dropped temp table must be gone"
+
+
+def test_a_setting_statement_becomes_the_parameter_of_later_statements(reference):
+    held = ReferenceWarehouse({"silver.stores": _stores("S1", "S2")})
+    values = held.run_statements([
+        sqlgen.Statement("select array_agg(_delivery_date) from silver.stores", sets="fallback_dates"),
+        sqlgen.Statement("delete from silver.stores where _delivery_date in unnest(@fallback_dates)"),
+    ], {}, "step")
+    assert values["fallback_dates"] == [DAYS[0], DAYS[0]] and held.rows("silver.stores") == [], values
+
+
+def test_a_failed_assertion_stops_the_script_with_its_message(reference):
+    from customer360.zeta.script import AssertionFailed
+
+    held = ReferenceWarehouse({"silver.stores": _stores("S1")})
+    with pytest.raises(AssertionFailed, match="keys must be unique") as failure:
+        held.run_script("assert (select count(*) = 0 from silver.stores) as 'keys must be unique';\n"
+                        "delete from silver.stores where true;", "check")
+    assert failure.value.message == "keys must be unique"
+    assert [row["store_id"] for row in held.rows("silver.stores")] == ["S1"], "nothing after a failed assertion may run"
+
+
+@pytest.mark.parametrize("statement, complaint", [
+    ("update silver.stores set store_name = 'x' where true", "UpdateStatement statements are outside"),
+    ("insert into silver.stores (store_id, _delivery_date) select 1, current_date()", "silver.stores.store_id is STRING"),
+    ("create temp table silver.copy as select 1 as x", "only temp tables"),
+    ("drop table never_created", "no temp table never_created"),
+    ("insert into silver.stores (store_id) select no_such_column from silver.stores", "Unrecognized name: no_such_column"),
+    ("select store_id from silver.stores", "QueryStatement statements are outside"),
+])
+def test_a_statement_the_runner_cannot_run_is_a_one_line_error_naming_it(reference, statement, complaint):
+    from customer360.zeta.script import ScriptError
+
+    held = ReferenceWarehouse({"silver.stores": _stores("S1")})
+    with pytest.raises(ScriptError) as failure:
+        held.run_script(f"delete from silver.stores where false;\n{statement};", "the script")
+    message = str(failure.value)
+    assert message.startswith("the script line 2 (") and complaint in message and "\n" not in message, message
