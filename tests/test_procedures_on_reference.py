@@ -1,24 +1,27 @@
 """The BigQuery procedures, run on ZetaSQL's reference evaluator over delivery sequences, equal the local engine and the model.
 
-Each sequence of deliveries (a first day; a re-delivery of it without a key and with a changed row; a
-late day processed after a later one, also only loaded and picked up by the next run; a key withdrawn
-from a day that another day still holds) goes through two warehouses:
+Each sequence of deliveries (a first day of every source, then a re-delivery of it without a key and with
+a changed row; a late day processed after a later one; a day only loaded and picked up by the next run;
+a key withdrawn from a day that another day still holds) goes through two warehouses:
 
 - the local engine (customer360.engine on DuckDB), fed CSV folders as `c360 run` and `c360 load` are;
 - a replica of the cloud run on the reference evaluator (customer360.zeta.script): raw partitions as the
   transfers load them (the header row kept, empty fields NULL), the daily script's own statement that
-  records the run's pending partitions, then the stored-procedure bodies of the silver steps and the
-  identity step (customer360.sqlgen.procedure_body: the SQL BigQuery runs), statement by statement.
+  records the run's pending partitions, then the stored-procedure bodies (customer360.sqlgen.procedure_body:
+  the SQL BigQuery runs, after its rendering) statement by statement.
 
-After every delivery both must hold the same silver tables, ops.rejected_rows and ledger counts (run ids,
-load and processing times aside), and silver must equal the model: the de-duplication, written here in
-Python from the product rules, of the current delivery of every day. The identity map must equal its
-definition over that silver.
+After every run both must hold the same silver tables, ops.rejected_rows and ledger counts (run ids, load
+and processing times aside), and silver must equal the model: the de-duplication, written here in Python
+from the product rules, of the current delivery of every day; the identity map must equal its definition
+over that silver.
 
-Steps left to the local tests: the quality checks, the intermediates and gold. Their bodies are the same
-statement kinds the runner executes (the whole silver step, with its window and fallback statements, takes
-about three seconds on the evaluator), but a run of them after every delivery would take the module past
-two minutes; their defining queries are compared with ZetaSQL one by one in tests/test_differential.py.
+Coverage and cost: the sequence that delivers every source runs every procedure of the pipeline (silver,
+identity, checks, intermediates, gold) and also compares the intermediates, gold (and gold with its
+definition over silver, tests/oracle/gold) and ops.data_quality_results. The other sequences run the
+silver and identity procedures only: a silver procedure is about twenty evaluator calls (0.1 to 0.3 s
+each, most of it ZetaSQL building its built-in function catalog for every prepared query), and the
+checks, intermediates and gold add some sixty more per run, which over every sequence would take the
+module well past two minutes.
 """
 
 from __future__ import annotations
