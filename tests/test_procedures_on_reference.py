@@ -253,6 +253,12 @@ def assert_same_warehouse(label: str, warehouse: Path, cloud: CloudReplica, curr
     assert replica == defined, _difference(label, "silver.customer_identity (against its definition over silver)",
                                            defined, replica, identity)
 
+    # Which partitions each run processed, and why: the daily script's rule against the engine's.
+    processed = ["run_date", "source", "delivery_date", "reason"]
+    local = _sorted(_local(warehouse, f"select {', '.join(processed)} from ops.run_partitions"))
+    replica = _sorted(_replica(cloud, "ops.run_partitions", processed))
+    assert local == replica, _difference(label, "ops.run_partitions", local, replica, processed)
+
     rejected = ["source", "delivery_date", "reason", "record_key", "raw_values"]
     local = _sorted(_local(warehouse, f"select {', '.join(rejected)} from ops.rejected_rows"))
     replica = _sorted(_replica(cloud, "ops.rejected_rows", rejected))
