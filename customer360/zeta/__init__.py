@@ -6,6 +6,7 @@
 # syntax.py    ZetaSQL's parser: parse trees of scripts and queries with byte ranges
 # analysis.py  the script checker behind `c360 validate`
 # evaluation.py  the reference evaluator the differential tests compare DuckDB with
+# script.py    a step's statements or procedure body run on the evaluator over tables held in Python
 
 from customer360.zeta.analysis import Analyzer, Problem
 from customer360.zeta.catalog import (
