@@ -131,8 +131,8 @@ def _pending(ref) -> list[str]:
     lines += [
         "  end if;",
         f"  insert into {run_partitions} (run_id, run_date, source, delivery_date, reason)",
-        f"  select {_RUN_ID}, @run_date, held.source, held.delivery_date,",
-        f"    case when {_REFRESH} then 'full_refresh' when ledger.source is null then 'new' else 'changed' end,",
+        f"  select {_RUN_ID} as run_id, @run_date as run_date, held.source, held.delivery_date,",
+        f"    case when {_REFRESH} then 'full_refresh' when ledger.source is null then 'new' else 'changed' end as reason,",
         f"  from {held} as held",
         f"  left join {ledger} as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date",
         "  where ledger.source is null or ledger.loaded_at != held.loaded_at",

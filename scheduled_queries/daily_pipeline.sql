@@ -203,8 +203,8 @@ begin
     delete from ops.rejected_rows where true;
   end if;
   insert into ops.run_partitions (run_id, run_date, source, delivery_date, reason)
-  select pipeline_run_id, @run_date, held.source, held.delivery_date,
-    case when full_refresh_needed then 'full_refresh' when ledger.source is null then 'new' else 'changed' end,
+  select pipeline_run_id as run_id, @run_date as run_date, held.source, held.delivery_date,
+    case when full_refresh_needed then 'full_refresh' when ledger.source is null then 'new' else 'changed' end as reason,
   from ops.raw_partitions as held
   left join ops.processed_partitions as ledger on held.source = ledger.source and held.delivery_date = ledger.delivery_date
   where ledger.source is null or ledger.loaded_at != held.loaded_at

@@ -458,10 +458,6 @@ def _gold_over_silver(cloud: CloudReplica, table: contract.Table) -> list[tuple]
     return _sorted(tuple(row[c] for c in table.column_names) for row in oracle.rows("defined"))
 
 
-@pytest.mark.xfail(strict=True, raises=ProceduresFailed, reason=(
-    "gold.average_order_value's rebuild selects the column average_order_value from gold.average_order_value "
-    "without an alias; BigQuery resolves that name to the table's range variable (the whole row as a STRUCT), "
-    "so the procedure's EXCEPT DISTINCT fails to analyse"))
 def test_every_procedure_of_the_pipeline_gives_what_the_local_engine_gives(reference, tmp_path):
     name = "a first day delivering every source, then it again without a key and with a changed row"
     warehouse = tmp_path / "local.duckdb"

@@ -55,11 +55,11 @@ csvload.DeliveryFileReader._raw_blocks = blocks
 
 original_step = engine._execute_step
 held_kinds = set()
-def execute_step(connection, step, values, check_interrupt):
+def execute_step(connection, step, values, check_interrupt, *args, **kwargs):
     if point == step.kind and step.kind not in held_kinds:
         held_kinds.add(step.kind)
         hold()
-    return original_step(connection, step, values, check_interrupt)
+    return original_step(connection, step, values, check_interrupt, *args, **kwargs)
 engine._execute_step = execute_step
 
 original_commit = engine.Run._commit
