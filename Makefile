@@ -25,7 +25,7 @@ docs-dashboard: $(STAMP)
 		--screenshot docs/dashboard.png
 
 test: $(STAMP)
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 validate: $(STAMP)
 	$(BIN)/c360 validate
