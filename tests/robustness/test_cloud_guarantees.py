@@ -76,11 +76,6 @@ def test_every_blocking_check_asserts_inside_the_transaction_before_gold_is_comm
     )
 
 
-def silver_step(source: contract.Source) -> contract.Step:
-    (step,) = [s for s in contract.PIPELINE if s.kind == "silver" and s.source == source.name]
-    return step
-
-
 def test_the_conservation_check_covers_every_source_and_blocks_the_run():
     """Conservation compares what raw holds with what each silver step recorded; every silver step records it."""
     (check,) = [c for c in contract.QUALITY_CHECKS if c.name == "conservation"]
@@ -92,7 +87,7 @@ def test_the_conservation_check_covers_every_source_and_blocks_the_run():
                    "ledger.accepted_keys_missing != 0"):
         assert needed in query, f"the conservation check no longer tests {needed!r}"
     for source in contract.SOURCES:
-        statements = [s.sql for s in sqlgen.step_statements(silver_step(source))]
+        statements = [s.sql for s in sqlgen.step_statements(contract.STEPS_BY_NAME[source.silver.name])]
         ledger = [sql for sql in statements if sql.startswith("insert into ops.processed_partitions")]
         assert len(ledger) == 1 and f"'{source.name}'" in ledger[0], (
             f"the {source.name} step does not record its counts in the ledger the conservation check reads"
@@ -104,7 +99,7 @@ def test_silver_drops_exactly_the_header_rows_the_conservation_check_ignores():
     conservation check must agree on which row that is, or a data row could vanish unnoticed. One
     classification, made once while staging, decides both."""
     for source in contract.SOURCES:
-        statements = [s.sql for s in sqlgen.step_statements(silver_step(source))]
+        statements = [s.sql for s in sqlgen.step_statements(contract.STEPS_BY_NAME[source.silver.name])]
         staged = " ".join(statements[0].split()).lower()
         exact = " and ".join(f"coalesce({c}, '') = '{c}'" for c in source.column_names)
         assert exact in staged, f"the {source.name} step does not classify exactly the contract header as the header"
