@@ -248,8 +248,8 @@ SOURCES: tuple[Source, ...] = (
                 ("order_status", "STRING", "completed, cancelled or returned.", True),
                 _DELIVERY,
             ),
-            partition_by="order_ts",
-            cluster_by=("customer_id", "product_id"),
+            partition_by=DELIVERY_DATE_COLUMN,
+            cluster_by=("order_id", "customer_id", "product_id"),
         ),
     ),
     Source(
@@ -294,8 +294,8 @@ SOURCES: tuple[Source, ...] = (
                 ("payment_method", "STRING", "How the customer paid, lower-cased."),
                 _DELIVERY,
             ),
-            partition_by="transaction_ts",
-            cluster_by=("store_id", "loyalty_card_id"),
+            partition_by=DELIVERY_DATE_COLUMN,
+            cluster_by=("transaction_id", "store_id", "loyalty_card_id"),
         ),
     ),
     Source(
@@ -377,8 +377,8 @@ SOURCES: tuple[Source, ...] = (
                 ("csat_score", "INT64", "Customer satisfaction 1-5, NULL when missing or out of range."),
                 _DELIVERY,
             ),
-            partition_by="created_at",
-            cluster_by=("agent_id", "customer_id"),
+            partition_by=DELIVERY_DATE_COLUMN,
+            cluster_by=("ticket_id", "agent_id", "customer_id"),
         ),
     ),
     Source(
@@ -1135,14 +1135,15 @@ class SharedBookkeeping:
 
     A read of `table` by a step of a kind in `readers` is not a dependency on every step that writes
     it (customer360.lineage). The reader's SQL must compare `column` only with its own name (`filters_by`
-    "own": a silver step's source, a check's name) or with tables it reads directly ("tables read");
-    the lineage verifies that against the SQL.
+    "own": a silver step's source, a check's name), with tables it reads directly ("tables read"), or
+    with the sources of silver tables it reads directly ("sources read"); the lineage verifies that
+    against the SQL.
     """
 
     table: str
     column: str
     readers: tuple[str, ...]
-    filters_by: str  # own | tables read
+    filters_by: str  # own | tables read | sources read
     reason: str
 
 
@@ -1151,6 +1152,11 @@ LINEAGE_EXEMPTIONS: tuple[SharedBookkeeping, ...] = (
         "ops.processed_partitions", "source", ("silver",), "own",
         "Each silver step reads back only its own source's ledger rows (which other days may hold a withdrawn "
         "key's next version); the checks read every source's rows and so follow every silver step.",
+    ),
+    SharedBookkeeping(
+        "ops.processed_partitions", "source", ("identity", "intermediate"), "sources read",
+        "The identity map and the intermediates read the key ranges of the sources whose silver tables they "
+        "read, to find the delivery days holding the entities they recompute; they follow those silver steps.",
     ),
     SharedBookkeeping(
         "ops.run_changes", "table_name", ("identity", "quality", "intermediate"), "tables read",
@@ -1167,9 +1173,24 @@ LINEAGE_EXEMPTIONS: tuple[SharedBookkeeping, ...] = (
 # Query parameters every step may use, with their BigQuery types. A silver step's @delivery_dates are
 # the pending delivery days of its source.
 QUERY_PARAMETERS = {"run_date": "DATE", "run_id": "STRING", "pipeline_digest": "STRING"}
+
+
+def held_days_parameter(source: Source) -> str:
+    """The step variable naming the delivery days whose silver rows of `source` may hold a set of keys."""
+    return f"{source.name}_days"
+
+
 # Parameters of one step, set by the step itself before its statements run: a silver step's pending
-# delivery days of its source, and the other days that may hold a withdrawn key's next version.
-STEP_PARAMETERS = {"delivery_dates": "ARRAY<DATE>", "fallback_dates": "ARRAY<DATE>"}
+# delivery days of its source, the other days that may hold a withdrawn key's next version, the other
+# days whose silver rows may hold a key it delivers, the days of the silver rows it replaces and of
+# those it writes; an intermediate's days of the silver rows of the entities it touched, per source.
+# Silver rows of a delivery day D hold keys within D's key range in ops.processed_partitions, so these
+# days are found from the ledger and the reads of a table partitioned by delivery day are pruned.
+STEP_PARAMETERS = {
+    name: "ARRAY<DATE>"
+    for name in ("delivery_dates", "fallback_dates", "holder_dates", "replaced_dates", "written_dates",
+                 *(held_days_parameter(s) for s in SOURCES))
+}
 # In a stored procedure each parameter is an argument named with this prefix: BigQuery resolves a
 # column before a variable of the same name, so `run_id = run_id` would compare a column to itself.
 PROCEDURE_ARGUMENT_PREFIX = "arg_"

@@ -29,6 +29,32 @@ from customer360.zeta.runtime import ZETASQL_VERSION
 # How many partitions a step's day parameters name on a regular day: one pending delivery day per source,
 # and no fallback day (a fallback day is read only when a re-delivery withdraws a key another day holds).
 PARAMETER_DAYS = {"delivery_dates": 1, "fallback_dates": 0, "run_date": 1}
+# The days found from the ledger's key ranges (customer360/sqlgen/silver.py, overlapping_days): how many
+# earlier delivery days of a source hold keys that a regular day delivers again. Measured on the generated
+# retailer (60 days at scale 1, days 47-60): online orders re-deliver yesterday's orders (status changes),
+# store sales never re-deliver, support tickets re-deliver tickets resolved up to 18 days later (mean 7.7).
+# Sources without an entry are the dimensions, whose keys come back from any day: their silver tables are
+# not partitioned, so no day count applies.
+HELD_DAYS = {"online_orders": 1, "store_sales": 0, "support_tickets": 8}
+# Variables naming the pending day plus the held days (the silver rows a step replaces or writes, and the
+# days holding an intermediate's touched entities), and those naming the held days alone.
+WITH_PENDING_DAY = ("replaced_dates", "written_dates", *(contract.held_days_parameter(s) for s in contract.SOURCES))
+HELD_ONLY = ("holder_dates",)
+
+
+def parameter_days(parameter: str, table: contract.Table) -> int | None:
+    """How many days a day parameter or variable names when it filters TABLE on a regular day (None: unknown)."""
+    if parameter in PARAMETER_DAYS:
+        return PARAMETER_DAYS[parameter]
+    source = next((s for s in contract.SOURCES if s.silver.ref == table.ref or contract.held_days_parameter(s) == parameter),
+                  None)
+    if source is None or source.name not in HELD_DAYS:
+        return None
+    if parameter in HELD_ONLY:
+        return HELD_DAYS[source.name]
+    if parameter in WITH_PENDING_DAY:
+        return PARAMETER_DAYS["delivery_dates"] + HELD_DAYS[source.name]
+    return None
 # A range over a day column (deliveries_arrived) reaches back the freshness window.
 RANGE_DAYS = contract.FRESHNESS_WINDOW_DAYS + 1
 PRUNING_OPERATORS = ("=", "in", "in unnest", "range")
@@ -75,7 +101,7 @@ def partitions_named(table: contract.Table | None, read: Read) -> tuple[int | No
         elif condition.operator == "range":
             count = RANGE_DAYS
         else:
-            count = PARAMETER_DAYS.get(_parameter(condition.value))
+            count = parameter_days(_parameter(condition.value), table)
             if count is None:
                 continue
         text = f"{condition.column} {condition.operator} {condition.value}"
@@ -137,7 +163,7 @@ def _day_filters(table: contract.Table, conditions) -> Iterable[int]:
     day_columns = {table.partition_by, contract.DELIVERY_DATE_COLUMN, "delivery_date", "run_date"} - {None}
     for condition in conditions:
         if condition.column in day_columns and condition.operator in ("=", "in unnest"):
-            days = 1 if condition.operator == "=" else PARAMETER_DAYS.get(_parameter(condition.value))
+            days = 1 if condition.operator == "=" else parameter_days(_parameter(condition.value), table)
             if days is not None:
                 yield days
 

@@ -143,13 +143,17 @@ def _verify_exemption(step: Step, exemption: contract.SharedBookkeeping, compare
                 f"step {step.name} reads {exemption.table} without comparing {exemption.column} to what it reads, "
                 f"so it depends on every step writing it (see contract.LINEAGE_EXEMPTIONS)"
             )
-        allowed = {own} if exemption.filters_by == "own" else tables - {exemption.table}
+        if exemption.filters_by == "own":
+            allowed, meaning = {own}, "its own"
+        elif exemption.filters_by == "sources read":
+            allowed, meaning = {s.name for s in contract.SOURCES if s.silver.ref in tables}, "a source whose silver table it reads"
+        else:
+            allowed, meaning = tables - {exemption.table}, "a table it reads"
         foreign = sorted(values - allowed)
         if foreign:
             raise LineageError(
                 f"step {step.name} reads the rows of {exemption.table} whose {exemption.column} is "
-                f"{', '.join(foreign)}: not {'its own' if exemption.filters_by == 'own' else 'a table it reads'}, "
-                f"as contract.LINEAGE_EXEMPTIONS says"
+                f"{', '.join(foreign)}: not {meaning}, as contract.LINEAGE_EXEMPTIONS says"
             )
 
 

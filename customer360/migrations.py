@@ -14,11 +14,11 @@ contract's new schema, in order, by name. It runs before the schema change lands
 - locally, `apply_local(connection)` inside the run's transaction rewrites the warehouse table
   whenever its columns differ from the contract in a way ALTER TABLE cannot do;
 - in BigQuery, `c360 migrate --stack S` (before `pulumi up --refresh`) rewrites the live table
-  with one `CREATE OR REPLACE TABLE ... AS SELECT`, keeping its partitioning, clustering, labels,
-  description and encryption, so the refreshed state already has the new schema and Pulumi
-  updates the table in place instead of replacing it delete-first.
+  with one `CREATE OR REPLACE TABLE ... AS SELECT`, with the contract's partitioning and clustering
+  and the live table's labels, description and encryption, so the refreshed state already has the
+  new schema and Pulumi updates the table in place instead of replacing it delete-first.
 
-Both skip a table whose columns already match the contract, so a migration that has run is a
+Both skip a table whose columns (and, in BigQuery, partition column) already match the contract, so a migration that has run is a
 no-op and can stay until every environment has run it; then delete the file. At most one
 migration per table is outstanding at a time.
 """
@@ -316,7 +316,8 @@ def cloud_statement(migration: Migration, live, dataset_names: dict[str, str], p
 
     BigQuery runs it as one atomic job: the table is replaced only when the SELECT succeeds
     (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-definition-language#create_table_statement).
-    Partitioning, clustering, labels, description and the KMS key are taken from the live table.
+    Partitioning and clustering are the contract's (a migration may move a table to another partition
+    column); labels, description and the KMS key are taken from the live table.
     """
     from customer360 import sqlgen
 
@@ -327,14 +328,12 @@ def cloud_statement(migration: Migration, live, dataset_names: dict[str, str], p
         for c in table.columns
     )
     lines = [f"create or replace table {target} (\n{columns}\n)"]
-    partitioning = getattr(live, "time_partitioning", None)
-    if partitioning is not None and getattr(partitioning, "field", None):
-        field = partitioning.field
-        kind = table.column(field).type if field in table.column_names else "DATE"
+    if table.partition_by:
+        field = table.partition_by
+        kind = table.column(field).type
         lines.append(f"partition by {field if kind == 'DATE' else f'timestamp_trunc({field}, day)'}")
-    clustering = getattr(live, "clustering_fields", None)
-    if clustering:
-        lines.append(f"cluster by {', '.join(clustering)}")
+    if table.cluster_by:
+        lines.append(f"cluster by {', '.join(table.cluster_by)}")
     options = _live_options(live)
     if options:
         lines.append("options (\n  " + ",\n  ".join(options) + "\n)")
@@ -347,6 +346,9 @@ def _live_matches(live, table: contract.Table) -> bool:
 
     fields = list(getattr(live, "schema", []) or [])
     if [f.name for f in fields] != list(table.column_names):
+        return False
+    partitioning = getattr(live, "time_partitioning", None)
+    if (getattr(partitioning, "field", None) if partitioning is not None else None) != table.partition_by:
         return False
     for field, column in zip(fields, table.columns):
         mode = (field.mode or "NULLABLE").upper()

@@ -79,14 +79,25 @@ def test_a_pruned_read_does_not_grow_with_history(analyse):
 
 
 def test_pruning_is_refused_when_the_filter_is_not_on_the_partition_column(analyse):
-    (found,) = analyse("select order_id from silver.online_order_lines where _delivery_date in unnest(@delivery_dates)")
+    (found,) = analyse("select source from ops.run_partitions where delivery_date in unnest(@delivery_dates)")
     (scan,) = cost.statement_scans(found)
-    assert scan.partitions is None, f"silver.online_order_lines is partitioned by order_ts, yet pruned: {scan}"
-    assert scan.unpruned_filter.startswith(contract.DELIVERY_DATE_COLUMN)
+    assert scan.partitions is None, f"ops.run_partitions is partitioned by run_date, yet pruned: {scan}"
+    assert scan.unpruned_filter.startswith("delivery_date")
     (bytes_read,) = bytes_on(30, [found])
-    read = column_bytes("silver.online_order_lines", "order_id", contract.DELIVERY_DATE_COLUMN)  # the filter's column too
-    expected = DEMO.rows("silver.online_order_lines", 30) * read
+    read = column_bytes("ops.run_partitions", "source", "delivery_date")  # the filter's column too
+    expected = DEMO.rows("ops.run_partitions", 30) * read
     assert bytes_read == pytest.approx(expected)
+
+
+def test_the_ledger_derived_days_prune_a_silver_table_partitioned_by_delivery_day(analyse):
+    lines = contract.table("silver.online_order_lines")
+    assert lines.partition_by == contract.DELIVERY_DATE_COLUMN
+    held = cost.HELD_DAYS["online_orders"]
+    for variable, days in (("holder_dates", held), ("replaced_dates", 1 + held), ("online_orders_days", 1 + held)):
+        (found,) = analyse(f"select order_id from silver.online_order_lines where _delivery_date in unnest(@{variable})")
+        (scan,) = cost.statement_scans(found)
+        assert scan.partitions == days, f"silver.online_order_lines filtered by @{variable}: {scan}"
+        assert bytes_on(60, [found]) == bytes_on(365, [found]), f"a read pruned by @{variable} grows with history"
 
 
 def test_a_filter_on_an_unpartitioned_table_scans_it_whole(analyse):
@@ -172,13 +183,22 @@ def test_the_command_prints_json_with_both_days(pipeline_reads, monkeypatch):
     assert abs(split - total) <= len(figures["steps"]), f"stored + temporary {split} != total {total}"
 
 
-def test_the_growing_reads_name_the_silver_merge_filtered_off_the_partition_column(pipeline_reads):
-    result = cost.estimate(cost.demo_rows_per_day(), 365, pipeline_reads)
-    reasons = {(g.statement.target, g.table): g.reason for g in result.growing_reads()}
-    reason = reasons.get(("current_online_order_lines", "silver.online_order_lines"))
-    assert reason is not None, "the silver merge's read of silver.online_order_lines is not listed as growing"
-    assert contract.DELIVERY_DATE_COLUMN in reason and "order_ts" in reason, reason
-    flat = [g for g in result.growing_reads() if g.table.startswith("raw.")]
+def test_the_silver_steps_read_only_the_delivery_days_that_hold_their_keys(pipeline_reads):
+    # From day 30 on (past the days whose keys a regular day delivers again) to day 365.
+    result = cost.estimate(cost.demo_rows_per_day(), 365, pipeline_reads, first_day=30)
+    growing = result.growing_reads()
+    by_day = [s.silver for s in contract.SOURCES if s.silver.partition_by == contract.DELIVERY_DATE_COLUMN]
+    assert by_day, "no silver table is partitioned by delivery day"
+    for table in by_day:
+        step = contract.STEPS_BY_NAME[table.name]
+        grown = [f"line {g.statement.line}: {g.reason}" for g in growing if g.step == step.name and g.table == table.ref]
+        assert not grown, f"step {step.name} reads {table.ref} more with history: {grown}"
+    reasons = {(g.statement.target, g.table): g.reason for g in growing}
+    reason = reasons.get(("previous_order_products", "silver.order_products"))
+    assert reason is not None and "not partitioned" in reason, (
+        f"the read of the unpartitioned silver.order_products is not listed as growing: {reason}"
+    )
+    flat = [g for g in growing if g.table.startswith("raw.")]
     assert not flat, f"reads of the day's raw partitions listed as growing: {[(g.step, g.table) for g in flat]}"
 
 

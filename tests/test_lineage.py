@@ -82,6 +82,17 @@ def test_a_silver_step_reading_another_sources_ledger_rows_is_refused(monkeypatc
         lineage.build(contract.PIPELINE)
 
 
+def test_an_intermediate_reading_the_ledger_of_a_source_it_does_not_read_is_refused(monkeypatch):
+    # ticket_contributions reads silver.support_tickets only: the ledger rows of online orders would make it
+    # depend on the online_order_lines step without the graph knowing.
+    _with_extra_statement(monkeypatch, "ticket_contributions",
+                          "select count(*) from ops.processed_partitions where source = 'online_orders'")
+    with pytest.raises(lineage.LineageError, match="step ticket_contributions reads the rows of "
+                                                   "ops.processed_partitions whose source is online_orders: not a "
+                                                   "source whose silver table it reads"):
+        lineage.build(contract.PIPELINE)
+
+
 def test_a_step_naming_a_table_outside_the_contract_is_refused(monkeypatch):
     _with_extra_statement(monkeypatch, "customer_360", "select count(*) from gold.customer_361")
     with pytest.raises(lineage.LineageError, match="step customer_360 names gold.customer_361, which is not a table"):

@@ -150,18 +150,20 @@ def bigquery_statement(statement: Statement, sql: str | None = None) -> str:
 
 
 def _declarations(step: Step, render) -> list[str]:
-    """The step parameters a procedure declares itself (arguments carry only the run's parameters)."""
-    if step.kind != "silver":
-        return []
-    source = string_literal(step.source)
-    pending = render(
-        "select array_agg(delivery_date order by delivery_date)\n"
-        f"from ops.run_partitions\nwhere run_id = @run_id and source = {source}"
-    )
-    return [
-        f"declare {contract.procedure_argument('delivery_dates')} array<date> default (\n{pending}\n)",
-        f"declare {contract.procedure_argument('fallback_dates')} array<date>",
-    ]
+    """The step parameters a procedure declares itself (arguments carry only the run's parameters):
+    a silver step's pending days, then every variable one of its statements sets."""
+    declarations = []
+    if step.kind == "silver":
+        source = string_literal(step.source)
+        pending = render(
+            "select array_agg(delivery_date order by delivery_date)\n"
+            f"from ops.run_partitions\nwhere run_id = @run_id and source = {source}"
+        )
+        declarations.append(f"declare {contract.procedure_argument('delivery_dates')} array<date> default (\n{pending}\n)")
+    set_by_statements = dict.fromkeys(s.sets for s in step_statements(step) if s.sets)
+    for name in set_by_statements:
+        declarations.append(f"declare {contract.procedure_argument(name)} {contract.STEP_PARAMETERS[name].lower()}")
+    return declarations
 
 
 def procedure_body(step: Step, dataset_names: dict[str, str] | None = None, project: str | None = None) -> str:

@@ -27,7 +27,7 @@ from sqlglot import exp
 
 from customer360 import contract
 from customer360.cache import memoised
-from customer360.contract import Intermediate, Step, Totals
+from customer360.contract import Intermediate, Scope, Source, Step, Totals
 from customer360.sqlgen.text import Statement, string_literal, strip_comments
 
 
@@ -66,14 +66,43 @@ def scoped_definition(step: Step) -> str:
         scope = scopes.get(ref)
         if scope is None:
             continue
-        kind_filter = f"entity_kind = {string_literal(scope.kind)} and " if scope.kind else ""
+        days = _held_days_source(scope)
+        day_filter = f" and {contract.DELIVERY_DATE_COLUMN} in unnest(@{contract.held_days_parameter(days)})" if days else ""
         restricted = sqlglot.parse_one(
-            f"select * from {ref} where {scope.column} in "
-            f"(select entity_id from {touched_table(step)} where {kind_filter}entity_id is not null)",
+            f"select * from {ref} where {scope.column} in ({_touched_ids(step, scope)}){day_filter}",
             read="bigquery",
         )
         table.replace(exp.Subquery(this=restricted, alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name))))
     return tree.sql(dialect="bigquery", pretty=True)
+
+
+def _touched_ids(step: Step, scope: Scope) -> str:
+    kind_filter = f"entity_kind = {string_literal(scope.kind)} and " if scope.kind else ""
+    return f"select entity_id from {touched_table(step)} where {kind_filter}entity_id is not null"
+
+
+def _held_days_source(scope: Scope) -> Source | None:
+    """The source whose silver table the scope reads by its first key, when that table is partitioned by
+    delivery day: its rows of the touched entities then lie in the delivery days the ledger's key ranges
+    name, and the read is pruned to those days."""
+    for source in contract.SOURCES:
+        table = source.silver
+        if (table.ref == scope.table and table.partition_by == contract.DELIVERY_DATE_COLUMN
+                and scope.column == source.primary_key[0]):
+            return source
+    return None
+
+
+def _held_days_statements(step: Step) -> list[Statement]:
+    from customer360.sqlgen.silver import overlapping_days
+
+    statements = []
+    for scope in step.intermediate.scopes:
+        source = _held_days_source(scope)
+        if source is not None:
+            statements.append(Statement(overlapping_days(source, _touched_ids(step, scope), "entity_id"),
+                                        sets=contract.held_days_parameter(source)))
+    return statements
 
 
 def _totals_name(step: Step, totals: Totals, what: str) -> str:
@@ -225,6 +254,7 @@ def intermediate_statements(step: Step, scope: str = "run") -> list[Statement]:
             f"create or replace temp table {previous} as\n"
             f"select {columns},\nfrom {target.ref} as stored\nwhere {_touched_match(step, 'stored')}"
         ),
+        *_held_days_statements(step),
         Statement(
             f"create or replace temp table {recomputed} as\n"
             f"select {columns},\nfrom (\n{scoped_definition(step)}\n) as definition\n"

@@ -8,7 +8,10 @@ rejection reason. This module turns it into the step's statements:
    its raw values as JSON for rejected rows only;
 2. the days' rejected rows replace what earlier deliveries of those days left in ops.rejected_rows;
 3. incoming: each day's winner per key (the de-duplication rules within a day);
-4. current: the silver rows of every key the days touch now or touched before;
+4. current: the silver rows of every key the days touch now or touched before, read from the pending
+   days and from the other days whose key ranges in the ledger span the incoming keys (@holder_dates);
+   every later read and delete of the silver table names its delivery days the same way, so a table
+   partitioned by delivery day is read only where the run's keys can be;
 5. a withdrawn key (its silver row came from a pending day that no longer holds it, or holds another
    version) falls back to the best version another day still holds: those days are found from the
    ledger's key ranges (@fallback_dates) and their raw rows cleaned again for just those keys;
@@ -237,6 +240,8 @@ def silver_statements(step: Step) -> list[Statement]:
                 per_day=True,
             )
         ),
+        # Other days whose accepted keys span an incoming key's: only their silver rows can hold it.
+        Statement(_overlapping_days(source, work['incoming'], exclude_pending=True), sets="holder_dates"),
         # The silver rows of every key the pending days touch: delivered now, or won from an earlier
         # delivery of one of those days.
         Statement(
@@ -244,23 +249,16 @@ def silver_statements(step: Step) -> list[Statement]:
             f"select {column_list},\nfrom {table.ref} as existing\nwhere existing.{pending}\n"
             f"union all\n"
             f"select {column_list},\nfrom {table.ref} as existing\n"
-            f"where not (existing.{pending})\n"
+            f"where existing.{DELIVERY} in unnest(@holder_dates)\n"
             f"    and exists (select 1 from {work['incoming']} as incoming where {match('incoming', 'existing')})"
         ),
+        Statement(_days_of(work['current']), sets="replaced_dates"),
         Statement(
             f"create or replace temp table {work['orphans']} as\n"
             f"select distinct {key_list},\nfrom {work['current']}\nwhere {pending}"
         ),
         # Other days whose accepted keys span an orphan's: only they can hold its next version.
-        Statement(
-            f"select array_agg(ledger.delivery_date order by ledger.delivery_date)\n"
-            f"from ops.processed_partitions as ledger\n"
-            f"cross join (select min({first}) as low, max({first}) as high from {work['orphans']}) as orphans\n"
-            f"where ledger.source = {name}\n"
-            f"    and ledger.delivery_date not in unnest(@delivery_dates)\n"
-            f"    and ledger.first_key_min <= orphans.high and ledger.first_key_max >= orphans.low",
-            sets="fallback_dates",
-        ),
+        Statement(_overlapping_days(source, work['orphans'], exclude_pending=True), sets="fallback_dates"),
         Statement(
             f"create or replace temp table {work['fallback']} as\n"
             + _winners(
@@ -316,20 +314,50 @@ def silver_statements(step: Step) -> list[Statement]:
         ),
         Statement(
             f"delete from {table.ref} as existing\n"
-            f"where exists (select 1 from {work['current']} as current_rows where {match('current_rows', 'existing')})"
+            f"where existing.{DELIVERY} in unnest(@replaced_dates)\n"
+            f"    and exists (select 1 from {work['current']} as current_rows where {match('current_rows', 'existing')})"
         ),
         Statement(f"insert into {table.ref} ({column_list})\nselect {column_list},\nfrom {work['winners']}"),
+        Statement(_days_of(work['winners']), sets="written_dates"),
         # The accepted keys silver holds now (looked up from the day's keys, so the lookup stays small).
         Statement(
             f"create or replace temp table {work['kept']} as\n"
             f"select {', '.join(f'stored.{k}' for k in key)},\nfrom {table.ref} as stored\n"
-            f"where exists (select 1 from {work['incoming']} as incoming where {match('incoming', 'stored')})"
+            f"where stored.{DELIVERY} in unnest(@written_dates)\n"
+            f"    and exists (select 1 from {work['incoming']} as incoming where {match('incoming', 'stored')})"
         ),
         Statement(
             f"delete from ops.processed_partitions\nwhere source = {name} and delivery_date in unnest(@delivery_dates)"
         ),
         Statement(_ledger_insert(source, work)),
     ]
+
+
+def overlapping_days(source: Source, keys_sql: str, key_column: str, exclude_pending: bool = False) -> str:
+    """The delivery days of `source` whose accepted keys (their range in the ledger) span a key of KEYS_SQL.
+
+    Every silver row delivered on day D holds a first key within D's range in ops.processed_partitions:
+    a silver step writes a day's rows and its range together, and a withdrawn key's fallback is cleaned
+    from a day that held it. So these days are the only ones whose silver rows can hold those keys.
+    """
+    pending = "\n    and ledger.delivery_date not in unnest(@delivery_dates)" if exclude_pending else ""
+    return (
+        f"select array_agg(ledger.delivery_date order by ledger.delivery_date)\n"
+        f"from ops.processed_partitions as ledger\n"
+        f"cross join (select min({key_column}) as low, max({key_column}) as high from ({keys_sql})) as keys\n"
+        f"where ledger.source = {string_literal(source.name)}{pending}\n"
+        f"    and ledger.first_key_min <= keys.high and ledger.first_key_max >= keys.low"
+    )
+
+
+def _overlapping_days(source: Source, keys_table: str, exclude_pending: bool) -> str:
+    first = source.primary_key[0]
+    return overlapping_days(source, f"select {first} from {keys_table}", first, exclude_pending)
+
+
+def _days_of(rows_table: str) -> str:
+    """The delivery days of the rows of a work table."""
+    return f"select array_agg(distinct {DELIVERY})\nfrom {rows_table}"
 
 
 def _ledger_insert(source: Source, work: dict[str, str]) -> str:

@@ -281,16 +281,22 @@ def test_the_cloud_migration_rewrites_a_table_that_differs_and_waits_for_the_job
     assert said == [f"gold.agent_performance_summary: running migration {migration.id} (avg_csat was text.)"]
 
 
-def test_the_cloud_migration_keeps_partitioning_and_clustering(tmp_path):
-    rejected = contract.table("ops.rejected_rows")
-    select = f"select {', '.join(rejected.column_names)} from ops.rejected_rows"
-    migration = migrations.parse(write(tmp_path, "0001_ops_rejected.sql", f"-- table: ops.rejected_rows\n-- reason: r\n{select}"))
-    table_id = "acme-c360.c360_test_ops.rejected_rows"
-    live = FakeTable(contract_fields(rejected, delivery_date="STRING"), FakePartitioning("delivery_date"), ["source", "reason"])
+def test_the_cloud_migration_gives_the_table_the_contracts_partitioning_and_clustering(tmp_path):
+    lines = contract.table("silver.online_order_lines")
+    select = f"select {', '.join(lines.column_names)} from silver.online_order_lines"
+    migration = migrations.parse(write(tmp_path, "0001_lines_by_day.sql", f"-- table: {lines.ref}\n-- reason: r\n{select}"))
+    table_id = "acme-c360.c360_test_silver.online_order_lines"
+    # Same columns, partitioned by another column: the migration moves it to the contract's partitioning.
+    live = FakeTable(contract_fields(lines), FakePartitioning("order_ts"), ["customer_id", "product_id"])
     client = FakeClient({table_id: live})
-    migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
+    (applied,) = migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
     ((sql, _),) = client.queries
-    assert "\npartition by delivery_date\ncluster by source, reason\n" in sql, sql
+    expected = f"\npartition by {lines.partition_by}\ncluster by {', '.join(lines.cluster_by)}\n"
+    assert expected in sql, f"{table_id}: the rewrite must carry the contract's partitioning and clustering:\n{sql}"
+    # Once moved, the table matches and the migration is a no-op.
+    moved = FakeClient({table_id: FakeTable(contract_fields(lines), FakePartitioning(lines.partition_by))})
+    assert migrations.apply_cloud(moved, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None) == []
+    assert moved.queries == [], f"{table_id} already partitioned by {lines.partition_by} was migrated again"
 
 
 def test_the_cloud_migration_skips_a_table_that_already_matches_or_does_not_exist(tmp_path):

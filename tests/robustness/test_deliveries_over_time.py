@@ -252,6 +252,38 @@ def test_a_redelivery_without_a_line_and_a_customer_removes_both_and_its_revenue
     assert_matches_the_current_deliveries(warehouse, "after the original came back")
 
 
+def _days_holding(warehouse: Path, source: contract.Source, keys: list[str]) -> list[dt.date]:
+    """The delivery days the silver steps read for KEYS: the ledger days whose key ranges span them."""
+    values = " union all ".join(f"select '{k}' as k" for k in keys)
+    sql, names = dialect.transpile_for_binding(silver_sql.overlapping_days(source, values, "k"))
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return connection.execute(sql, {n: None for n in names}).fetchone()[0] or []
+    finally:
+        connection.close()
+
+
+def test_a_redelivered_old_key_is_read_from_the_one_day_whose_range_holds_it(tmp_path):
+    """Silver fact tables are read only on the days whose ledger key ranges span the run's keys: a key of
+    day 1 re-delivered on day 3 is found on day 1 (and replaced, not doubled) without reading day 2."""
+    warehouse = tmp_path / "w.duckdb"
+    orders = contract.SOURCES_BY_NAME["online_orders"]
+    assert orders.silver.partition_by == contract.DELIVERY_DATE_COLUMN
+    engine.run_delivery(write_delivery(tmp_path / "a", {"online_orders": [order_line("O-1-1"), order_line("O-1-2")]}),
+                        DAYS[0], warehouse)
+    engine.run_delivery(write_delivery(tmp_path / "b", {"online_orders": [order_line("O-2-1")]}), DAYS[1], warehouse)
+    assert _days_holding(warehouse, orders, ["O-1-2"]) == [DAYS[0]], "day 2's range does not span O-1-2"
+    engine.run_delivery(write_delivery(tmp_path / "c", {"online_orders": [order_line("O-1-2", quantity="7")]}),
+                        DAYS[2], warehouse)
+    rows = tables(warehouse)["silver.online_order_lines"]
+    keys = sorted(r[0] for r in rows)
+    assert keys == ["O-1-1", "O-1-2", "O-2-1"], f"silver.online_order_lines keys (one row each): {keys}"
+    lines = {r[0]: r for r in rows}
+    quantity = orders.silver.column_names.index("quantity")
+    assert lines["O-1-2"][quantity] == 7, f"O-1-2 kept {lines['O-1-2']}: day 3's version must replace day 1's"
+    assert_matches_the_current_deliveries(warehouse, "after day 3 re-delivered a day-1 key")
+
+
 def test_a_key_withdrawn_from_one_day_falls_back_to_the_version_another_day_holds(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     newer = {"customers": [customer("C1", first_name="Newer", updated_at="2026-01-03 00:00:00")]}
