@@ -14,12 +14,13 @@ contract's new schema, in order, by name. It runs before the schema change lands
 - locally, `apply_local(connection)` inside the run's transaction rewrites the warehouse table
   whenever its columns differ from the contract in a way ALTER TABLE cannot do;
 - in BigQuery, `c360 migrate --stack S` (before `pulumi up --refresh`) rewrites the live table
-  with one `CREATE OR REPLACE TABLE ... AS SELECT`, with the contract's partitioning and clustering
-  and the live table's labels, description and encryption, so the refreshed state already has the
-  new schema and Pulumi updates the table in place instead of replacing it delete-first.
+  with one `CREATE OR REPLACE TABLE ... AS SELECT` (through a checked copy when the partition column
+  changes, which CREATE OR REPLACE refuses), with the contract's partitioning and clustering and the
+  live table's labels, description and encryption, so the refreshed state already has the new
+  schema and Pulumi updates the table in place instead of replacing it delete-first.
 
-Both skip a table whose columns (and, in BigQuery, partition column) already match the contract, so a migration that has run is a
-no-op and can stay until every environment has run it; then delete the file. At most one
+Both skip a table whose columns (and, in BigQuery, partition column) already match the contract, so
+a migration that has run is a no-op and can stay until every environment has run it; then delete the file. At most one
 migration per table is outstanding at a time.
 """
 
@@ -311,23 +312,17 @@ def _live_options(live) -> list[str]:
     return options
 
 
-def cloud_statement(migration: Migration, live, dataset_names: dict[str, str], project: str) -> str:
-    """One `CREATE OR REPLACE TABLE ... AS SELECT` that rewrites the live table with the contract's columns.
+COPY_SUFFIX = "__c360_migration"
 
-    BigQuery runs it as one atomic job: the table is replaced only when the SELECT succeeds
-    (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-definition-language#create_table_statement).
-    Partitioning and clustering are the contract's (a migration may move a table to another partition
-    column); labels, description and the KMS key are taken from the live table.
-    """
-    from customer360 import sqlgen
 
-    table = migration.contract_table
-    target = f"`{project}.{dataset_names[table.dataset]}.{table.name}`"
+def _table_ddl(verb: str, target: str, table: contract.Table, live) -> list[str]:
+    """The head of a CREATE statement giving TARGET the contract's columns, partitioning and clustering,
+    and the live table's labels, description and KMS key."""
     columns = ",\n".join(
         f"  {c.name} {c.type}{' NOT NULL' if c.required else ''} options(description = {_string_literal(c.description)})"
         for c in table.columns
     )
-    lines = [f"create or replace table {target} (\n{columns}\n)"]
+    lines = [f"{verb} {target} (\n{columns}\n)"]
     if table.partition_by:
         field = table.partition_by
         kind = table.column(field).type
@@ -337,8 +332,70 @@ def cloud_statement(migration: Migration, live, dataset_names: dict[str, str], p
     options = _live_options(live)
     if options:
         lines.append("options (\n  " + ",\n  ".join(options) + "\n)")
+    return lines
+
+
+def _table_id(migration: Migration, dataset_names: dict[str, str], project: str, suffix: str = "") -> str:
+    table = migration.contract_table
+    return f"{project}.{dataset_names[table.dataset]}.{table.name}{suffix}"
+
+
+def cloud_statement(migration: Migration, live, dataset_names: dict[str, str], project: str) -> str:
+    """One `CREATE OR REPLACE TABLE ... AS SELECT` that rewrites the live table with the contract's columns.
+
+    BigQuery runs it as one atomic job: the table is replaced only when the SELECT succeeds
+    (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-definition-language#create_table_statement).
+    It cannot change a table's partitioning ("Cannot replace a table with a different partitioning spec"):
+    `repartition_statements` does that. Labels, description and the KMS key are the live table's.
+    """
+    from customer360 import sqlgen
+
+    target = f"`{_table_id(migration, dataset_names, project)}`"
+    lines = _table_ddl("create or replace table", target, migration.contract_table, live)
     lines.append("as\n" + sqlgen.qualify(migration.select_sql, dataset_names, project))
     return "\n".join(lines)
+
+
+def repartition_statements(migration: Migration, live, dataset_names: dict[str, str], project: str) -> list[str]:
+    """The jobs that move a live table to the contract's partitioning, each safe to run again.
+
+    BigQuery refuses CREATE OR REPLACE across partitioning specs, so the rows go through a copy with the
+    new spec: (1) the migration's SELECT into `<table>__c360_migration`; (2) a check that the copy holds
+    every row; (3) DROP of the table; (4) the table created again from the copy; (5) DROP of the copy.
+    Stopped after (3), the next `c360 migrate` finds the copy and resumes at (4).
+    """
+    from customer360 import sqlgen
+
+    target = f"`{_table_id(migration, dataset_names, project)}`"
+    copy = f"`{_table_id(migration, dataset_names, project, COPY_SUFFIX)}`"
+    copied = _table_ddl("create or replace table", copy, migration.contract_table, live)
+    copied.append("as\n" + sqlgen.qualify(migration.select_sql, dataset_names, project))
+    return [
+        "\n".join(copied),
+        _copy_check(target, copy),
+        f"drop table {target}",
+        *restore_statements(migration, live, dataset_names, project),
+    ]
+
+
+def _copy_check(target: str, copy: str) -> str:
+    return (f"assert (select count(*) from {copy}) = (select count(*) from {target})\n"
+            f"as 'the migration copy {copy.strip('`')} does not hold every row of {target.strip('`')}: nothing was dropped'")
+
+
+def restore_statements(migration: Migration, live, dataset_names: dict[str, str], project: str) -> list[str]:
+    """Steps (4) and (5) of repartition_statements: the table from its migration copy, then the copy dropped."""
+    target = f"`{_table_id(migration, dataset_names, project)}`"
+    copy = f"`{_table_id(migration, dataset_names, project, COPY_SUFFIX)}`"
+    restored = _table_ddl("create table", target, migration.contract_table, live)
+    columns = ", ".join(migration.contract_table.column_names)
+    restored.append(f"as\nselect {columns}\nfrom {copy}")
+    return ["\n".join(restored), f"drop table {copy}"]
+
+
+def _partition_field(live) -> str | None:
+    partitioning = getattr(live, "time_partitioning", None)
+    return getattr(partitioning, "field", None) if partitioning is not None else None
 
 
 def _live_matches(live, table: contract.Table) -> bool:
@@ -347,8 +404,7 @@ def _live_matches(live, table: contract.Table) -> bool:
     fields = list(getattr(live, "schema", []) or [])
     if [f.name for f in fields] != list(table.column_names):
         return False
-    partitioning = getattr(live, "time_partitioning", None)
-    if (getattr(partitioning, "field", None) if partitioning is not None else None) != table.partition_by:
+    if _partition_field(live) != table.partition_by:
         return False
     for field, column in zip(fields, table.columns):
         mode = (field.mode or "NULLABLE").upper()
@@ -373,19 +429,45 @@ def apply_cloud(
 
     migrations = declared() if migrations is None else migrations
     applied: list[Applied] = []
+
+    def run(sql: str, migration: Migration) -> None:
+        client.query(sql, job_id_prefix=f"c360_migration_{migration.id}_").result()
+
+    def table_or_none(table_id: str):
+        try:
+            return client.get_table(table_id)
+        except exceptions.NotFound:
+            return None
+
     for ref, migration in sorted(migrations.items()):
         table = migration.contract_table
-        table_id = f"{project}.{dataset_names[table.dataset]}.{table.name}"
-        try:
-            live = client.get_table(table_id)
-        except exceptions.NotFound:
+        table_id = _table_id(migration, dataset_names, project)
+        copy_id = _table_id(migration, dataset_names, project, COPY_SUFFIX)
+        live, copy = table_or_none(table_id), table_or_none(copy_id)
+        if copy is not None:
+            # An earlier `c360 migrate` stopped between its jobs: the copy holds the rows.
+            if live is None:
+                echo(f"{ref}: resuming migration {migration.id}: {table_id} from its copy {copy_id}")
+                for sql in restore_statements(migration, copy, dataset_names, project):
+                    run(sql, migration)
+                applied.append(Applied(ref, f"migration {migration.id}", migration.id))
+                continue
+            if _live_matches(live, table):
+                echo(f"{ref}: finishing migration {migration.id}: dropping its copy {copy_id}")
+                run(_copy_check(f"`{table_id}`", f"`{copy_id}`"), migration)
+                run(f"drop table `{copy_id}`", migration)
+                continue
+        if live is None:
             echo(f"{ref}: {table_id} does not exist yet; migration {migration.id} not needed")
             continue
         if _live_matches(live, table):
             echo(f"{ref}: already has the contract's columns; migration {migration.id} already ran")
             continue
         echo(f"{ref}: running migration {migration.id} ({migration.reason})")
-        job = client.query(cloud_statement(migration, live, dataset_names, project), job_id_prefix=f"c360_migration_{migration.id}_")
-        job.result()
+        if _partition_field(live) != table.partition_by:
+            for sql in repartition_statements(migration, live, dataset_names, project):
+                run(sql, migration)
+        else:
+            run(cloud_statement(migration, live, dataset_names, project), migration)
         applied.append(Applied(ref, f"migration {migration.id}", migration.id))
     return applied

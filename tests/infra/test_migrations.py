@@ -281,22 +281,61 @@ def test_the_cloud_migration_rewrites_a_table_that_differs_and_waits_for_the_job
     assert said == [f"gold.agent_performance_summary: running migration {migration.id} (avg_csat was text.)"]
 
 
-def test_the_cloud_migration_gives_the_table_the_contracts_partitioning_and_clustering(tmp_path):
-    lines = contract.table("silver.online_order_lines")
-    select = f"select {', '.join(lines.column_names)} from silver.online_order_lines"
-    migration = migrations.parse(write(tmp_path, "0001_lines_by_day.sql", f"-- table: {lines.ref}\n-- reason: r\n{select}"))
-    table_id = "acme-c360.c360_test_silver.online_order_lines"
-    # Same columns, partitioned by another column: the migration moves it to the contract's partitioning.
-    live = FakeTable(contract_fields(lines), FakePartitioning("order_ts"), ["customer_id", "product_id"])
-    client = FakeClient({table_id: live})
+LINES = contract.table("silver.online_order_lines")
+LINES_ID = "acme-c360.c360_test_silver.online_order_lines"
+LINES_COPY_ID = LINES_ID + migrations.COPY_SUFFIX
+
+
+def lines_migration(tmp_path):
+    select = f"select {', '.join(LINES.column_names)} from silver.online_order_lines"
+    return migrations.parse(write(tmp_path, "0001_lines_by_day.sql", f"-- table: {LINES.ref}\n-- reason: r\n{select}"))
+
+
+def test_a_new_partition_column_goes_through_a_checked_copy_with_the_contracts_partitioning(tmp_path):
+    # BigQuery refuses CREATE OR REPLACE across partitioning specs, so the rows go through a copy.
+    migration = lines_migration(tmp_path)
+    live = FakeTable(contract_fields(LINES), FakePartitioning("order_ts"), ["customer_id", "product_id"],
+                     labels={"layer": "silver"})
+    client = FakeClient({LINES_ID: live})
     (applied,) = migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
-    ((sql, _),) = client.queries
-    expected = f"\npartition by {lines.partition_by}\ncluster by {', '.join(lines.cluster_by)}\n"
-    assert expected in sql, f"{table_id}: the rewrite must carry the contract's partitioning and clustering:\n{sql}"
-    # Once moved, the table matches and the migration is a no-op.
-    moved = FakeClient({table_id: FakeTable(contract_fields(lines), FakePartitioning(lines.partition_by))})
+    sqls = [sql for sql, _ in client.queries]
+    assert applied.migration == migration.id and client.finished == len(sqls) == 5, sqls
+    spec = f"\npartition by {LINES.partition_by}\ncluster by {', '.join(LINES.cluster_by)}\n"
+    copy, check, drop, restore, drop_copy = sqls
+    assert copy.startswith(f"create or replace table `{LINES_COPY_ID}` (") and spec in copy, copy
+    assert "FROM `acme-c360`.c360_test_silver.online_order_lines" in copy.split("\nas\n", 1)[1], copy
+    assert check.startswith(f"assert (select count(*) from `{LINES_COPY_ID}`) = (select count(*) from `{LINES_ID}`)"), check
+    assert drop == f"drop table `{LINES_ID}`", drop
+    assert restore.startswith(f"create table `{LINES_ID}` (") and spec in restore and 'labels = [("layer", "silver")]' in restore
+    assert restore.endswith(f"from `{LINES_COPY_ID}`"), restore
+    assert drop_copy == f"drop table `{LINES_COPY_ID}`", drop_copy
+
+
+def test_a_migration_stopped_after_the_drop_resumes_from_its_copy(tmp_path):
+    migration = lines_migration(tmp_path)
+    copy = FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by), list(LINES.cluster_by))
+    client = FakeClient({LINES_COPY_ID: copy})
+    said: list[str] = []
+    (applied,) = migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=said.append)
+    sqls = [sql for sql, _ in client.queries]
+    assert len(sqls) == 2 and sqls[0].startswith(f"create table `{LINES_ID}` (") and sqls[1] == f"drop table `{LINES_COPY_ID}`", sqls
+    assert "resuming" in said[0], said
+
+
+def test_a_migration_stopped_before_dropping_its_copy_checks_and_drops_it(tmp_path):
+    migration = lines_migration(tmp_path)
+    moved = FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by))
+    client = FakeClient({LINES_ID: moved, LINES_COPY_ID: moved})
+    assert migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None) == []
+    sqls = [sql for sql, _ in client.queries]
+    assert len(sqls) == 2 and sqls[0].startswith("assert (") and sqls[1] == f"drop table `{LINES_COPY_ID}`", sqls
+
+
+def test_a_table_already_on_the_contracts_partitioning_is_not_migrated_again(tmp_path):
+    migration = lines_migration(tmp_path)
+    moved = FakeClient({LINES_ID: FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by))})
     assert migrations.apply_cloud(moved, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None) == []
-    assert moved.queries == [], f"{table_id} already partitioned by {lines.partition_by} was migrated again"
+    assert moved.queries == [], f"{LINES_ID} already partitioned by {LINES.partition_by} was migrated again"
 
 
 def test_the_cloud_migration_skips_a_table_that_already_matches_or_does_not_exist(tmp_path):
@@ -332,3 +371,21 @@ def test_c360_migrate_runs_the_declared_migrations_against_the_stacks_project(tm
     assert result.exit_code == 0, result.output
     assert created == {"project": "acme-customer360-dev", "location": "EU"}
     assert len(client.queries) == 1 and "1 of 1 migrations ran" in result.output, result.output
+
+
+@pytest.mark.parametrize("ref", sorted(migrations.declared()))
+def test_every_declared_migrations_cloud_jobs_parse_as_googlesql(ref):
+    from customer360.zeta import syntax
+
+    migration = migrations.declared()[ref]
+    table = migration.contract_table
+    live = FakeTable(contract_fields(table), FakePartitioning("some_other_column"), ["x"], labels={"layer": table.dataset},
+                     description="d")
+    jobs = [migrations.cloud_statement(migration, live, NAMES, "acme-c360"),
+            *migrations.repartition_statements(migration, live, NAMES, "acme-c360")]
+    for sql in jobs:
+        try:
+            syntax.parse_statement(sql)
+        except Exception as error:  # the analyser's message names the offending token
+            raise AssertionError(f"{migration.display_path()}: a BigQuery job of c360 migrate does not parse: "
+                                 f"{error}\n{sql}") from None
