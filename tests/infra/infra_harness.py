@@ -35,11 +35,16 @@ def stack_settings(stack: str) -> Settings:
     return plan.stack_settings(stack)
 
 
+# The program's own capture, bound here: tests replace plan.capture with run_stack's to test the commands
+# that call it, and run_stack must not end up calling itself.
+_capture = plan.capture
+
+
 @cache
 def run_stack(stack: str) -> StackRun:
     """The stack's resources. The Pulumi runtime runs one program per process, so each stack runs
     in a subprocess once per test session, shared by the pytest-xdist workers of that session."""
-    return StackRun(stack, stack_settings(stack), computed_once(f"stack-{stack}", lambda: plan.capture(stack)))
+    return StackRun(stack, stack_settings(stack), computed_once(f"stack-{stack}", lambda: _capture(stack)))
 
 
 def name(resource: dict) -> str:
