@@ -160,6 +160,7 @@ def _replay(root: Path, warehouse: Path, events, *, final_run: bool = True) -> d
     return current
 
 
+@pytest.mark.long
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(events=st.lists(_event, min_size=2, max_size=5))

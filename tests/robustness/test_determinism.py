@@ -19,6 +19,8 @@ from customer360.generate import generate
 from customer360.warehouse import Resources
 from pipeline_harness import snapshot, without_run_ids
 
+pytestmark = pytest.mark.long
+
 TICKETS = 300_000
 COMPARED = tuple(t.ref for t in contract.ALL_TABLES if t.dataset in ("silver", "gold")) + (
     "ops.rejected_rows", "ops.processed_partitions")

@@ -12,11 +12,14 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from customer360 import contract, engine
 from pipeline_harness import DAY1, account, comparable, csv_bytes, snapshot, without_run_ids
+
+pytestmark = pytest.mark.long
 
 # No shrinking: each example costs a pipeline run, and shrinking a failure took minutes. The failing
 # example is printed as drawn (deliveries are small by construction) with a blob to reproduce it.
