@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 import duckdb
 import pytest
 
-from customer360 import contract, dialect, engine, zeta
+from customer360 import contract, engine, zeta
+from pipeline_harness import duckdb_sql
 
 RUN_DATE = dt.date(2024, 3, 11)
 PREVIOUS_DAY = RUN_DATE - dt.timedelta(days=1)
@@ -77,13 +78,13 @@ def run_duckdb(sql: str, tables: Mapping[str, Sequence[Mapping[str, Any]]], extr
     if held is None:
         connection = duckdb_with(tables, extra or {})
         try:
-            cursor = connection.execute(dialect.transpile_one(sql, dict(PARAMETERS)))
+            cursor = connection.execute(duckdb_sql(sql, dict(PARAMETERS)))
             return Answer([d[0] for d in cursor.description], cursor.fetchall())
         finally:
             connection.close()
     held.execute("BEGIN TRANSACTION")
     try:
-        cursor = held.execute(dialect.transpile_one(sql, dict(PARAMETERS)))
+        cursor = held.execute(duckdb_sql(sql, dict(PARAMETERS)))
         return Answer([d[0] for d in cursor.description], cursor.fetchall())
     finally:
         held.execute("ROLLBACK")
