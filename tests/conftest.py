@@ -1,9 +1,46 @@
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 from pipeline_harness import Pipeline
+from worker_shared import shared_folder
 
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
     return Pipeline(tmp_path)
+
+
+def _xdist_controller(config) -> bool:
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def pytest_configure(config):
+    # The run id xdist hands its workers, chosen here so that the controller knows which folder they share.
+    if _xdist_controller(config) and config.option.testrunuid is None:
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config):
+    if _xdist_controller(config) and config.option.testrunuid:
+        shutil.rmtree(shared_folder(config.option.testrunuid), ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Starts each xdist worker's share of the run with some of the tests marked `long`.
+
+    `--dist worksteal` first hands every worker a contiguous, equal-sized slice of the collection and later
+    moves tests from the end of a busy worker's queue to an idle one; a long test late in a slice starts
+    when the other worker has little left, and that worker then waits. Dealt round-robin to the start of
+    each slice, the long tests run first, spread over the workers, and the short ones even out the end.
+    """
+    long = [item for item in items if item.get_closest_marker("long")]
+    if not long:
+        return
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    rest = [item for item in items if not item.get_closest_marker("long")]
+    ordered = []
+    for share in range(workers):
+        ordered += long[share::workers] + rest[share * len(rest) // workers:(share + 1) * len(rest) // workers]
+    items[:] = ordered

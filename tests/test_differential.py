@@ -6,16 +6,19 @@ import datetime as dt
 import functools
 import json
 
+import duckdb
 import pytest
 
 from customer360 import contract, lineage, sqlgen
 from customer360.sqlgen import derived
+from worker_shared import computed_once
 from zeta_harness import (  # noqa: F401  (reference is a fixture)
     PREVIOUS_DAY,
     RUN_DATE,
     all_raw_tables,
     as_rows,
     differential,
+    duckdb_with,
     reference,
     run_reference,
     silver_tables,
@@ -59,7 +62,17 @@ def _identity_changes(identity: list[dict]) -> list[dict]:
 def _chain(seed: int) -> dict:
     """Raw and silver as generated, then what every identity, intermediate and gold step writes that another step
     reads (the step graph, customer360.lineage), each computed on the reference evaluator in the graph's order;
-    and the change log and the ledger as a run leaves them."""
+    and the change log and the ledger as a run leaves them. Computed once per session (some seconds a seed)."""
+    return computed_once(f"differential-chain-{seed}", lambda: _computed_chain(seed))
+
+
+@functools.cache
+def _held_chain(seed: int) -> duckdb.DuckDBPyConnection:
+    """_chain(seed) loaded once into an in-memory DuckDB warehouse, which every step's query then reads."""
+    return duckdb_with(_chain(seed))
+
+
+def _computed_chain(seed: int) -> dict:
     graph = lineage.graph()
     tables = {**all_raw_tables(seed), **silver_tables(seed)}
     read_by_others = {d.table for d in graph.dependencies}
@@ -109,7 +122,7 @@ def _ledger(tables: dict) -> None:
 @pytest.mark.parametrize("step", contract.PIPELINE, ids=lambda s: f"{s.kind}/{s.name}")
 def test_step_gives_the_same_rows_on_duckdb_as_on_bigquery_reference(reference, step, seed):
     label = f"step {step.name} ({step.sql_file or 'generated from the contract'}, data seed {seed})"
-    answer = differential(label, sqlgen.step_query(step), _chain(seed))
+    answer = differential(label, sqlgen.step_query(step), _chain(seed), held=_held_chain(seed))
     if step.kind in ("silver", "identity", "intermediate", "gold") and seed == SEEDS[0]:
         assert answer.rows, f"{label}: the inputs produce no rows, so the comparison proves nothing"
 
@@ -117,11 +130,13 @@ def test_step_gives_the_same_rows_on_duckdb_as_on_bigquery_reference(reference, 
 @pytest.mark.parametrize("step", INTERMEDIATES, ids=lambda s: s.name)
 def test_touched_entities_are_the_same_on_duckdb_as_on_bigquery_reference(reference, step):
     label = f"touched entities of {step.name} ({step.touched_path.name})"
-    answer = differential(label, step.touched_path.read_text(encoding="utf-8"), _chain(SEEDS[0]))
+    answer = differential(label, step.touched_path.read_text(encoding="utf-8"), _chain(SEEDS[0]),
+                          held=_held_chain(SEEDS[0]))
     assert answer.rows, f"{label}: the run changes touch nothing, so the comparison proves nothing"
 
 
 @pytest.mark.parametrize("step", [s for s in INTERMEDIATES if s.kind == "intermediate"], ids=lambda s: s.name)
 def test_totals_definitions_are_the_same_on_duckdb_as_on_bigquery_reference(reference, step):
     for totals in step.intermediate.totals:
-        differential(f"{totals.table} from {step.target}", derived.totals_definition(step, totals), _chain(SEEDS[0]))
+        differential(f"{totals.table} from {step.target}", derived.totals_definition(step, totals), _chain(SEEDS[0]),
+                     held=_held_chain(SEEDS[0]))

@@ -36,6 +36,23 @@ MIXED_DELIVERY = {
 }
 
 
+@pytest.fixture(scope="module")
+def first_day(tmp_path_factory) -> tuple[Path, Path]:
+    """MIXED_DELIVERY run once as day 1: its delivery folder and the warehouse it left."""
+    root = tmp_path_factory.mktemp("first-day")
+    folder = write_delivery(root / "day1", MIXED_DELIVERY)
+    engine.run_delivery(folder, DAY1, root / "warehouse.duckdb")
+    return folder, root / "warehouse.duckdb"
+
+
+@pytest.fixture
+def after_first_day(pipeline, first_day):
+    """The pipeline's warehouse as MIXED_DELIVERY's day-1 run left it (a copy of the file: the run committed
+    and checkpointed, so the file is the whole warehouse)."""
+    shutil.copy(first_day[1], pipeline.warehouse)
+    return pipeline
+
+
 def test_conservation_raw_rows_equal_accepted_plus_rejected_for_every_source(pipeline):
     result = pipeline.run(MIXED_DELIVERY)
     for source in contract.SOURCES:
@@ -49,18 +66,16 @@ def test_conservation_raw_rows_equal_accepted_plus_rejected_for_every_source(pip
     assert pipeline.query("SELECT status FROM ops.data_quality_results WHERE check_name = 'conservation'") == [("pass",)]
 
 
-def test_rerunning_the_same_delivery_changes_no_table(pipeline, tmp_path):
-    folder = write_delivery(tmp_path / "day1", MIXED_DELIVERY)
-    engine.run_delivery(folder, DAY1, pipeline.warehouse)
+def test_rerunning_the_same_delivery_changes_no_table(after_first_day, first_day):
+    pipeline, folder = after_first_day, first_day[0]
     before = snapshot(pipeline.warehouse)
     again = engine.run_delivery(folder, DAY1, pipeline.warehouse)
     assert again.skipped, "an identical delivery is recognised by its fingerprint"
     assert snapshot(pipeline.warehouse) == before
 
 
-def test_forced_rerun_recomputes_identical_data(pipeline, tmp_path):
-    folder = write_delivery(tmp_path / "day1", MIXED_DELIVERY)
-    engine.run_delivery(folder, DAY1, pipeline.warehouse)
+def test_forced_rerun_recomputes_identical_data(after_first_day, first_day):
+    pipeline, folder = after_first_day, first_day[0]
     before = snapshot(pipeline.warehouse)
     forced = engine.run_delivery(folder, DAY1, pipeline.warehouse, force=True)
     assert not forced.skipped
@@ -80,8 +95,8 @@ def test_a_changed_delivery_for_the_same_day_replaces_its_raw_partition(pipeline
 
 
 @pytest.mark.parametrize("step", [s.name for s in contract.PIPELINE])
-def test_a_failure_after_any_step_leaves_the_warehouse_as_before(pipeline, tmp_path, step):
-    pipeline.run(MIXED_DELIVERY, DAY1)
+def test_a_failure_after_any_step_leaves_the_warehouse_as_before(after_first_day, tmp_path, step):
+    pipeline = after_first_day
     before = snapshot(pipeline.warehouse)
     folder = write_delivery(tmp_path / "day2", {"online_orders": [order_line("O9")], "customers": [customer("C9")]})
     with pytest.raises(engine.PipelineError, match=f"after step {step}"):
@@ -91,8 +106,8 @@ def test_a_failure_after_any_step_leaves_the_warehouse_as_before(pipeline, tmp_p
     assert pipeline.query("SELECT count(*) FROM silver.online_order_lines WHERE order_id = 'O9'") == [(1,)]
 
 
-def test_a_failing_blocking_check_rolls_back_the_run(pipeline, tmp_path, monkeypatch):
-    pipeline.run(MIXED_DELIVERY, DAY1)
+def test_a_failing_blocking_check_rolls_back_the_run(after_first_day, tmp_path, monkeypatch):
+    pipeline = after_first_day
     before = snapshot(pipeline.warehouse)
     # A key check that can never pass stands in for corrupted data.
     from customer360 import sqlgen
@@ -127,8 +142,8 @@ def _header_cases(tmp_path: Path) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.parametrize("case", ["reordered", "missing column", "extra column", "renamed column", "semicolons", "empty file"])
-def test_a_wrong_header_fails_naming_the_file_and_changes_nothing(pipeline, tmp_path, case):
-    pipeline.run(MIXED_DELIVERY, DAY1)
+def test_a_wrong_header_fails_naming_the_file_and_changes_nothing(after_first_day, tmp_path, case):
+    pipeline = after_first_day
     before = snapshot(pipeline.warehouse)
     header, expected = _header_cases(tmp_path)[case]
     folder = tmp_path / "bad"

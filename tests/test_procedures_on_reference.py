@@ -334,6 +334,7 @@ SEQUENCES = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", SEQUENCES)
 def test_procedures_on_the_reference_evaluator_keep_silver_equal_to_the_current_deliveries(reference, tmp_path, name):
     warehouse = tmp_path / "local.duckdb"
@@ -458,6 +459,7 @@ def _gold_over_silver(cloud: CloudReplica, table: contract.Table) -> list[tuple]
     return _sorted(tuple(row[c] for c in table.column_names) for row in oracle.rows("defined"))
 
 
+@pytest.mark.long
 def test_every_procedure_of_the_pipeline_gives_what_the_local_engine_gives(reference, tmp_path):
     name = "a first day delivering every source, then it again without a key and with a changed row"
     warehouse = tmp_path / "local.duckdb"

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from customer360 import contract
 
 README = contract.REPO_ROOT / "README.md"
@@ -27,6 +29,7 @@ def command_block(heading: str) -> list[str]:
     return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
 
 
+@pytest.mark.long
 def test_every_c360_example_in_the_readme_runs_in_order_and_exits_0(tmp_path):
     lines = command_block("## The `c360` command")
     assert any(" run " in line for line in lines) and any(" load " in line for line in lines), lines

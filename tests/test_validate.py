@@ -53,6 +53,7 @@ def test_a_function_calling_something_bigquery_lacks_fails_validation(reference,
     assert problems and str(broken) in str(problems[0]), f"{path}: NVL (not BigQuery) passed validation"
 
 
+@pytest.mark.long
 def test_every_sql_file_procedure_and_script_in_the_tree_is_valid_bigquery(reference):
     problems = validate.validate(use_cache=False)
     assert not problems, "\n".join(map(str, problems))

@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 import duckdb
 import pytest
 
-from customer360 import contract, dialect, engine, zeta
+from customer360 import contract, engine, zeta
+from pipeline_harness import duckdb_sql
 
 RUN_DATE = dt.date(2024, 3, 11)
 PREVIOUS_DAY = RUN_DATE - dt.timedelta(days=1)
@@ -70,13 +71,23 @@ def duckdb_with(tables: Mapping[str, Sequence[Mapping[str, Any]]], extra: Mappin
     return connection
 
 
-def run_duckdb(sql: str, tables: Mapping[str, Sequence[Mapping[str, Any]]], extra=None) -> Answer:
-    connection = duckdb_with(tables, extra or {})
+def run_duckdb(sql: str, tables: Mapping[str, Sequence[Mapping[str, Any]]], extra=None,
+               held: duckdb.DuckDBPyConnection | None = None) -> Answer:
+    """SQL on a new in-memory warehouse holding TABLES, or on HELD (duckdb_with of the same tables, kept by
+    the caller), inside a transaction rolled back afterwards so the next query finds it unchanged."""
+    if held is None:
+        connection = duckdb_with(tables, extra or {})
+        try:
+            cursor = connection.execute(duckdb_sql(sql, dict(PARAMETERS)))
+            return Answer([d[0] for d in cursor.description], cursor.fetchall())
+        finally:
+            connection.close()
+    held.execute("BEGIN TRANSACTION")
     try:
-        cursor = connection.execute(dialect.transpile_one(sql, dict(PARAMETERS)))
+        cursor = held.execute(duckdb_sql(sql, dict(PARAMETERS)))
         return Answer([d[0] for d in cursor.description], cursor.fetchall())
     finally:
-        connection.close()
+        held.execute("ROLLBACK")
 
 
 # ---------------------------------------------------------------------------
@@ -132,9 +143,10 @@ def assert_same_answer(label: str, expected: Answer, actual: Answer) -> None:
     raise AssertionError("\n".join(lines))
 
 
-def differential(label: str, sql: str, tables, *, catalog: zeta.Catalog | None = None, extra=None) -> Answer:
+def differential(label: str, sql: str, tables, *, catalog: zeta.Catalog | None = None, extra=None,
+                 held: duckdb.DuckDBPyConnection | None = None) -> Answer:
     expected = run_reference(sql, tables, catalog)
-    actual = run_duckdb(sql, tables, extra)
+    actual = run_duckdb(sql, tables, extra, held)
     assert_same_answer(label, expected, actual)
     return expected
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from customer360 import plan
 from infra.settings import Settings
+from worker_shared import computed_once
 
 STACKS = plan.committed_stacks()
 
@@ -39,22 +35,16 @@ def stack_settings(stack: str) -> Settings:
     return plan.stack_settings(stack)
 
 
+# The program's own capture, bound here: tests replace plan.capture with run_stack's to test the commands
+# that call it, and run_stack must not end up calling itself.
+_capture = plan.capture
+
+
 @cache
 def run_stack(stack: str) -> StackRun:
     """The stack's resources. The Pulumi runtime runs one program per process, so each stack runs
     in a subprocess once per test session, shared by the pytest-xdist workers of that session."""
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if not run_id:
-        return StackRun(stack, stack_settings(stack), plan.capture(stack))
-    shared = Path(tempfile.gettempdir()) / f"customer360-infra-{run_id}"
-    shared.mkdir(exist_ok=True)
-    with open(shared / f"{stack}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        path = shared / f"{stack}.json"
-        if not path.exists():
-            path.write_text(json.dumps(plan.capture(stack)), encoding="utf-8")
-        captured = json.loads(path.read_text(encoding="utf-8"))
-    return StackRun(stack, stack_settings(stack), captured)
+    return StackRun(stack, stack_settings(stack), computed_once(f"stack-{stack}", lambda: _capture(stack)))
 
 
 def name(resource: dict) -> str:

@@ -12,6 +12,8 @@ import pytest
 
 from customer360.contract import REPO_ROOT
 
+pytestmark = pytest.mark.long
+
 STORES_REGION = '                ("region", "STRING", "Sales region of the store."),\n'
 
 

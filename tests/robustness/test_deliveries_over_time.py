@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from customer360 import contract, dialect, engine
+from customer360 import contract, engine
 from customer360.sqlgen import silver as silver_sql
-from pipeline_harness import account, customer, member, order_line, sale_line, ticket, write_delivery
+from pipeline_harness import account, customer, duckdb_sql, member, order_line, sale_line, ticket, write_delivery
 
 DAYS = [dt.date(2026, 1, 5) + dt.timedelta(days=n) for n in range(3)]
 ORACLE = Path(__file__).resolve().parents[1] / "oracle" / "gold"
@@ -42,7 +42,7 @@ def _reference_silver(connection: duckdb.DuckDBPyConnection, source: contract.So
     if not days:
         return []
     step = contract.STEPS_BY_NAME[source.silver.name]
-    cleaned = dialect.transpile_one(silver_sql.cleaning_query(step, "delivery_dates"), {"delivery_dates": days})
+    cleaned = duckdb_sql(silver_sql.cleaning_query(step, "delivery_dates"), {"delivery_dates": days})
     columns = list(source.silver.column_names)
     key = source.primary_key
     others = [c for c in columns if c not in key and c != source.version_column and c != "_delivery_date"]
@@ -74,12 +74,12 @@ def assert_matches_the_current_deliveries(warehouse: Path, label: str) -> None:
                 f"{label}: {source.silver.ref} is not the de-duplication of the current deliveries"
             )
         # The identity map and gold, by their definitions over that silver.
-        identity = dialect.transpile_one((contract.SQL_DIR / "silver" / "customer_identity.sql").read_text())
+        identity = duckdb_sql((contract.SQL_DIR / "silver" / "customer_identity.sql").read_text())
         assert _rows(connection, f"SELECT * FROM silver.customer_identity") == _rows(connection, identity), (
             f"{label}: silver.customer_identity differs from its definition over silver"
         )
         for table in contract.GOLD_TABLES:
-            oracle = dialect.transpile_one((ORACLE / f"{table.name}.sql").read_text(encoding="utf-8"))
+            oracle = duckdb_sql((ORACLE / f"{table.name}.sql").read_text(encoding="utf-8"))
             expected = _rows(connection, f"SELECT {_comparable(table)} FROM ({oracle})")
             found = _rows(connection, f"SELECT {_comparable(table)} FROM {table.ref}")
             assert found == expected, f"{label}: {table.ref} differs from its definition over silver"
@@ -160,6 +160,7 @@ def _replay(root: Path, warehouse: Path, events, *, final_run: bool = True) -> d
     return current
 
 
+@pytest.mark.long
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(events=st.lists(_event, min_size=2, max_size=5))
