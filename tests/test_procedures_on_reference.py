@@ -489,3 +489,77 @@ def test_every_procedure_of_the_pipeline_gives_what_the_local_engine_gives(refer
     print(f"\n{name}: {cloud.warehouse.evaluations} evaluations; seconds per procedure: {timings}")
     if cloud.failures:
         raise ProceduresFailed("\n".join(f"{step}: {error}" for step, error in cloud.failures.items()))
+
+
+# ---------------------------------------------------------------------------
+# A SQL change in the cloud: every held day processed again, and the days whose raw partition expired
+# ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _full_refresh_statements() -> tuple[str, list[str]]:
+    """The daily script's test for a SQL change (`set full_refresh_needed = ...`) and the statements it runs then."""
+    script = bigquery_script.daily_script()
+    source = Source.of(script)
+    tree = parse_script(script)
+    test = next(source.slice(*span(node)) for node in descendants(tree, "SingleAssignment")
+                if source.slice(*span(node.variable)) == bigquery_script._REFRESH)
+    (refresh,) = [node for node in descendants(tree, "IfStatement")
+                  if source.slice(*span(node.condition)).strip() == bigquery_script._REFRESH]
+    return test, [source.slice(*span(statement)) for statement in refresh.then_list.statement_list]
+
+
+def _run_after_a_sql_change(cloud: CloudReplica, run_date: dt.date, digest: str) -> None:
+    """One daily run whose deployed SQL digest differs from the ledger's: the script's full refresh, its pending
+    partitions (reason full_refresh) and the procedures, as CloudReplica.run runs them."""
+    cloud.runs += 1
+    run_id = f"reference-{cloud.runs}"
+    warehouse = cloud.warehouse
+    warehouse.replace("ops.run_changes", [])
+    test, refresh = _full_refresh_statements()
+    variables = {bigquery_script._RUN_ID: ("STRING", run_id), bigquery_script._DIGEST: ("STRING", digest),
+                 bigquery_script._REFRESH: ("BOOL", False)}
+    needed = warehouse.run_script(f"{test};", "the daily script's SQL-change test", variables=variables)
+    assert needed[bigquery_script._REFRESH] is True, "the ledger records another digest: the script must refresh"
+    for statement in refresh:
+        warehouse.run_script(f"{statement};", "the daily script's full refresh", variables=variables)
+    variables[bigquery_script._REFRESH] = ("BOOL", True)
+    warehouse.run_script(_pending_partitions_statement(), "the daily script's pending partitions",
+                         parameters={"run_date": run_date}, variables=variables)
+    pending = {p["source"] for p in warehouse.rows("ops.run_partitions") if p["run_id"] == run_id}
+    arguments = {"arg_run_date": run_date, "arg_run_id": run_id, "arg_pipeline_digest": digest}
+    for step in cloud.steps:
+        if step.kind != "silver" or step.source in pending:
+            warehouse.run_procedure(_procedure_body(step), arguments, f"procedure {step.procedure_name}")
+
+
+def _expire(cloud: CloudReplica, source: contract.Source, day: dt.date) -> None:
+    """The raw partition of DAY gone, as partition expiration drops it: the daily script's MERGE of
+    INFORMATION_SCHEMA.PARTITIONS then deletes its ops.raw_partitions row (silver keeps what it delivered)."""
+    warehouse = cloud.warehouse
+    warehouse.replace(source.raw.ref, [r for r in warehouse.rows(source.raw.ref) if r[PARTITION] != day])
+    warehouse.replace("ops.raw_partitions", [p for p in warehouse.rows("ops.raw_partitions")
+                                             if (p["source"], p["delivery_date"]) != (source.name, day)])
+
+
+def test_a_sql_change_keeps_the_silver_rows_of_days_whose_raw_partition_expired(reference):
+    """Partition expiration drops old raw days while silver keeps their rows; a deploy that changes the SQL
+    (its digest differs from the one the ledger recorded) must not lose them when it processes every held day again."""
+    orders = contract.SOURCES_BY_NAME["online_orders"]
+    cloud = CloudReplica([contract.STEPS_BY_NAME[orders.silver.name]])
+    cloud.load(DAYS[0], {"online_orders": [order_line("O-1", customer_id="C1")]})
+    cloud.run(DAYS[0])
+    cloud.load(DAYS[1], {"online_orders": [order_line("O-2", customer_id="C2")]})
+    cloud.run(DAYS[1])
+    delivered = {("O-1", DAYS[0]), ("O-2", DAYS[1])}
+    _expire(cloud, orders, DAYS[0])
+    before = {(row["order_id"], row["_delivery_date"]) for row in cloud.warehouse.rows(orders.silver.ref)}
+    assert before == delivered, f"{orders.silver.ref} holds {sorted(before)} once day 1 expired, not {sorted(delivered)}"
+    _run_after_a_sql_change(cloud, DAYS[2], digest="the-next-deploys-digest")
+    held = {(row["order_id"], row["_delivery_date"]) for row in cloud.warehouse.rows(orders.silver.ref)}
+    lost = sorted(delivered - held)
+    assert not lost, (
+        f"{orders.silver.ref} lost {lost} (order, delivery day) after a SQL change: the daily script's full refresh "
+        f"deleted every silver row and rebuilt only the days raw still holds, so a day past "
+        f"rawPartitionExpirationDays is gone from silver; it holds {sorted(held)}"
+    )
