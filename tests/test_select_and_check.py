@@ -140,6 +140,31 @@ def test_a_selection_without_its_upstream_leaves_pending_days_for_the_next_run(w
     assert "partitions=8" in full.output, "the days loaded before the selection were still pending"
 
 
+def test_a_selected_silver_step_leaves_the_steps_reading_it_to_the_next_run(tmp_path):
+    """A selected silver step takes in a day only loaded so far; the steps that read its table were not selected,
+    so the next full run must bring them up to date, although no raw partition is pending any more."""
+    from pipeline_harness import customer, order_line
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = write_delivery(tmp_path / "2026-01-05", {"customers": [customer("C1")],
+                                                      "online_orders": [order_line("O-1", customer_id="C1")]})
+    second = write_delivery(tmp_path / "2026-01-06", {"online_orders": [order_line("O-2", customer_id="C1")]})
+    assert runner.invoke(app, ["run", "--data", str(first), "--warehouse", str(warehouse)]).exit_code == 0
+    loaded = runner.invoke(app, ["load", "--data", str(second), "--warehouse", str(warehouse)])
+    assert loaded.exit_code == 0, loaded.output
+    selected = run_selected(warehouse, "online_order_lines")
+    assert selected.exit_code == 0, selected.output
+    assert query(warehouse, "SELECT order_id FROM silver.online_order_lines ORDER BY 1") == [("O-1",), ("O-2",)]
+    full = runner.invoke(app, ["run", "--warehouse", str(warehouse), "--run-date", "2026-01-06"])
+    assert full.exit_code == 0, full.output
+    for ref in ("silver.order_products", "silver.customer_orders"):
+        orders = query(warehouse, f"SELECT DISTINCT order_id FROM {ref} ORDER BY 1")
+        assert orders == [("O-1",), ("O-2",)], (
+            f"{ref} holds orders {orders} after the next full run: O-2, which the selected online_order_lines "
+            f"took in, never reached it\n{full.output}"
+        )
+
+
 # ---------------------------------------------------------------------------
 # c360 check
 # ---------------------------------------------------------------------------
