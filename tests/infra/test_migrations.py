@@ -331,6 +331,97 @@ def test_a_migration_stopped_before_dropping_its_copy_checks_and_drops_it(tmp_pa
     assert len(sqls) == 2 and sqls[0].startswith("assert (") and sqls[1] == f"drop table `{LINES_COPY_ID}`", sqls
 
 
+@dataclass
+class HeldTable(FakeTable):
+    rows: list = field(default_factory=list)
+
+
+class Stopped(Exception):
+    """c360 migrate killed before a job (the deploy workflow cancelled, the runner gone)."""
+
+
+class RowsClient(FakeClient):
+    """A fake BigQuery client that runs the jobs of a repartitioning migration on rows held in Python:
+    CREATE [OR REPLACE] TABLE ... AS SELECT from one table, the copy's ASSERT on row counts, DROP TABLE."""
+
+    def __init__(self, tables: dict[str, HeldTable]):
+        super().__init__(tables)
+        self.stop_before: str | None = None  # the job (its first line) before which c360 migrate is killed
+
+    def query(self, sql: str, job_id_prefix: str | None = None):
+        import re
+
+        if self.stop_before is not None and sql.splitlines()[0].startswith(self.stop_before):
+            raise Stopped(sql.splitlines()[0])
+        super().query(sql, job_id_prefix)
+        head = sql.splitlines()[0]
+        ids = [name.replace("`", "") for name in re.findall(r"`[^`]+`(?:\.\w+\.\w+)?", sql)]
+        if head.startswith(("create or replace table", "create table")):
+            target, origin = ids[0], ids[-1]
+            if head.startswith("create table") and target in self.tables:
+                raise exceptions.Conflict(f"Already Exists: Table {target}")
+            partition = re.search(r"^partition by (\w+)$", sql, flags=re.MULTILINE)
+            labels = dict(re.findall(r'\("([^"]*)", "([^"]*)"\)', sql.split("\nas\n")[0]))
+            self.tables[target] = HeldTable(contract_fields(LINES), FakePartitioning(partition and partition[1]),
+                                            list(LINES.cluster_by), labels, rows=list(self.get_table(origin).rows))
+        elif head.startswith("assert"):
+            copy, target = ids
+            if len(self.get_table(copy).rows) != len(self.get_table(target).rows):
+                raise exceptions.BadRequest(re.search(r"\bas '(.*)'$", sql)[1])
+        elif head.startswith("drop table"):
+            self.get_table(ids[0])
+            del self.tables[ids[0]]
+        return FakeJob(self)
+
+
+def _order_rows(*orders: str) -> list[dict]:
+    return [{"order_id": order, "line_number": 1} for order in orders]
+
+
+def _stopped_before(client: RowsClient, job: str, migration) -> None:
+    client.stop_before = job
+    with pytest.raises(Stopped):
+        migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
+    client.stop_before = None
+
+
+def test_a_migration_stopped_before_dropping_its_copy_finishes_after_the_pipeline_wrote_to_the_table(tmp_path):
+    """Stopped between restoring the table and dropping the copy, the table is whole; the daily pipeline goes on
+    writing to it, and the next deploy's c360 migrate must still drop the copy instead of failing every deploy."""
+    migration = lines_migration(tmp_path)
+    live = HeldTable(contract_fields(LINES), FakePartitioning("order_ts"), ["customer_id"], {"layer": "silver"},
+                     rows=_order_rows("O-1", "O-2"))
+    client = RowsClient({LINES_ID: live})
+    _stopped_before(client, f"drop table `{LINES_COPY_ID}`", migration)
+    restored = client.get_table(LINES_ID)
+    assert restored.time_partitioning.field == LINES.partition_by and len(restored.rows) == 2, restored
+    restored.rows += _order_rows("O-3")  # the next daily run, on the restored table
+    try:
+        migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
+    except Exception as error:
+        raise AssertionError(
+            f"{LINES_ID}: the next c360 migrate refuses to finish migration {migration.id} although the table was "
+            f"restored from {LINES_COPY_ID} and only the pipeline wrote to it since: {error}") from None
+    assert LINES_COPY_ID not in client.tables, f"{LINES_COPY_ID} is still there after the migration finished"
+    assert [r["order_id"] for r in client.get_table(LINES_ID).rows] == ["O-1", "O-2", "O-3"], client.get_table(LINES_ID)
+
+
+def test_a_table_created_again_empty_after_a_stopped_migration_keeps_its_copy(tmp_path):
+    """Stopped after the table was dropped, then `pulumi up` run by hand creates it again, empty: the copy holds
+    the rows and must not be dropped."""
+    migration = lines_migration(tmp_path)
+    live = HeldTable(contract_fields(LINES), FakePartitioning("order_ts"), ["customer_id"], rows=_order_rows("O-1"))
+    client = RowsClient({LINES_ID: live})
+    _stopped_before(client, f"create table `{LINES_ID}`", migration)
+    client.tables[LINES_ID] = HeldTable(contract_fields(LINES), FakePartitioning(LINES.partition_by),
+                                        list(LINES.cluster_by), {"layer": "silver"})
+    with pytest.raises(Exception) as refused:
+        migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None)
+    assert LINES_COPY_ID in refused.exconly() and LINES_ID in refused.exconly(), refused.exconly()
+    assert [r["order_id"] for r in client.get_table(LINES_COPY_ID).rows] == ["O-1"], (
+        f"{LINES_COPY_ID}, the only holder of the table's rows, was dropped")
+
+
 def test_a_table_already_on_the_contracts_partitioning_is_not_migrated_again(tmp_path):
     migration = lines_migration(tmp_path)
     moved = FakeClient({LINES_ID: FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by))})
