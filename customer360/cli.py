@@ -893,7 +893,10 @@ def migrate(
     from google.cloud import bigquery
 
     client = bigquery.Client(project=settings.project, location=settings.location)
-    applied = migrations.apply_cloud(client, settings.project, settings.dataset_names, declared, echo=console.print)
+    try:
+        applied = migrations.apply_cloud(client, settings.project, settings.dataset_names, declared, echo=console.print)
+    except migrations.MigrationError as error:
+        fail(f"stack {stack}: {error}", EXIT_PIPELINE_FAILED)
     console.print(f"{len(applied)} of {len(declared)} migrations ran; the others were not needed.")
 
 

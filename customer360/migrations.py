@@ -36,6 +36,8 @@ from customer360 import contract
 MIGRATIONS_DIR = contract.REPO_ROOT / "migrations"
 _HEADER = re.compile(r"^--\s*(?P<key>[a-z_]+)\s*:\s*(?P<value>.*\S)\s*$")
 _ID = re.compile(r"^[0-9]{4}_[a-z0-9_]+$")
+# A BigQuery label value holds at most 63 characters (https://cloud.google.com/bigquery/docs/labels-intro#requirements).
+MAX_ID_LENGTH = 63
 
 
 class MigrationError(ValueError):
@@ -76,6 +78,9 @@ def parse(path: Path) -> Migration:
     where = path.name
     if not _ID.match(path.stem):
         raise MigrationError(f"{where}: name a migration NNNN_words.sql (four digits, lowercase words)")
+    if len(path.stem) > MAX_ID_LENGTH:
+        raise MigrationError(f"{where}: name a migration in at most {MAX_ID_LENGTH} characters before .sql "
+                             f"(a table restored from its copy is labelled with the name)")
     text = path.read_text(encoding="utf-8")
     header: dict[str, str] = {}
     body_lines = []
@@ -298,11 +303,11 @@ def _string_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _live_options(live) -> list[str]:
+def _live_options(live, extra_labels: dict[str, str] | None = None) -> list[str]:
     options = []
     if getattr(live, "description", None):
         options.append(f"description = {_string_literal(live.description)}")
-    labels = getattr(live, "labels", None) or {}
+    labels = {**(getattr(live, "labels", None) or {}), **(extra_labels or {})}
     if labels:
         pairs = ", ".join(f"({_string_literal(k)}, {_string_literal(v)})" for k, v in sorted(labels.items()))
         options.append(f"labels = [{pairs}]")
@@ -313,11 +318,15 @@ def _live_options(live) -> list[str]:
 
 
 COPY_SUFFIX = "__c360_migration"
+# The label a table restored from its migration copy carries (value: the migration's id). It is set by the
+# restoring CREATE TABLE itself, so a table that has it holds every row of the copy: the copy may go, however
+# much the pipeline wrote since. A table without it was created some other way (`pulumi up` after a stop).
+RESTORED_LABEL = "c360_migration"
 
 
-def _table_ddl(verb: str, target: str, table: contract.Table, live) -> list[str]:
+def _table_ddl(verb: str, target: str, table: contract.Table, live, extra_labels: dict[str, str] | None = None) -> list[str]:
     """The head of a CREATE statement giving TARGET the contract's columns, partitioning and clustering,
-    and the live table's labels, description and KMS key."""
+    and the live table's labels (with EXTRA_LABELS), description and KMS key."""
     columns = ",\n".join(
         f"  {c.name} {c.type}{' NOT NULL' if c.required else ''} options(description = {_string_literal(c.description)})"
         for c in table.columns
@@ -329,7 +338,7 @@ def _table_ddl(verb: str, target: str, table: contract.Table, live) -> list[str]
         lines.append(f"partition by {field if kind == 'DATE' else f'timestamp_trunc({field}, day)'}")
     if table.cluster_by:
         lines.append(f"cluster by {', '.join(table.cluster_by)}")
-    options = _live_options(live)
+    options = _live_options(live, extra_labels)
     if options:
         lines.append("options (\n  " + ",\n  ".join(options) + "\n)")
     return lines
@@ -362,7 +371,8 @@ def repartition_statements(migration: Migration, live, dataset_names: dict[str, 
     BigQuery refuses CREATE OR REPLACE across partitioning specs, so the rows go through a copy with the
     new spec: (1) the migration's SELECT into `<table>__c360_migration`; (2) a check that the copy holds
     every row; (3) DROP of the table; (4) the table created again from the copy; (5) DROP of the copy.
-    Stopped after (3), the next `c360 migrate` finds the copy and resumes at (4).
+    Stopped after (3), the next `c360 migrate` finds the copy and resumes at (4); stopped after (4), it finds
+    the table labelled as restored from the copy (RESTORED_LABEL) and drops the copy.
     """
     from customer360 import sqlgen
 
@@ -384,10 +394,11 @@ def _copy_check(target: str, copy: str) -> str:
 
 
 def restore_statements(migration: Migration, live, dataset_names: dict[str, str], project: str) -> list[str]:
-    """Steps (4) and (5) of repartition_statements: the table from its migration copy, then the copy dropped."""
+    """Steps (4) and (5) of repartition_statements: the table from its migration copy, labelled as restored
+    from it, then the copy dropped."""
     target = f"`{_table_id(migration, dataset_names, project)}`"
     copy = f"`{_table_id(migration, dataset_names, project, COPY_SUFFIX)}`"
-    restored = _table_ddl("create table", target, migration.contract_table, live)
+    restored = _table_ddl("create table", target, migration.contract_table, live, {RESTORED_LABEL: migration.id})
     columns = ", ".join(migration.contract_table.column_names)
     restored.append(f"as\nselect {columns}\nfrom {copy}")
     return ["\n".join(restored), f"drop table {copy}"]
@@ -453,8 +464,15 @@ def apply_cloud(
                 applied.append(Applied(ref, f"migration {migration.id}", migration.id))
                 continue
             if _live_matches(live, table):
+                if (getattr(live, "labels", None) or {}).get(RESTORED_LABEL) != migration.id:
+                    raise MigrationError(
+                        f"{ref}: {table_id} has the contract's schema but was not restored from {copy_id}, which "
+                        f"holds the table's rows from before migration {migration.id} (was it created again by "
+                        f"`pulumi up` after a stopped c360 migrate?); nothing was dropped: insert the copy's rows "
+                        f"into the table, then drop {copy_id}"
+                    )
+                # Restored from the copy (step 4 sets the label): whole, whatever the pipeline wrote since.
                 echo(f"{ref}: finishing migration {migration.id}: dropping its copy {copy_id}")
-                run(_copy_check(f"`{table_id}`", f"`{copy_id}`"), migration)
                 run(f"drop table `{copy_id}`", migration)
                 continue
         if live is None:

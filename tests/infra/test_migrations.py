@@ -49,6 +49,7 @@ def test_a_migration_names_its_table_reason_and_select(tmp_path):
     ("name", "text", "message"),
     [
         ("fix.sql", "-- table: gold.customer_360\n-- reason: x\nselect 1", "name a migration NNNN_words.sql"),
+        ("0001_" + "a" * 59 + ".sql", "-- table: gold.customer_360\n-- reason: x\nselect 1", "in at most 63 characters"),
         ("0001_a.sql", "-- reason: x\nselect 1", "has no `-- table: ...` line"),
         ("0001_a.sql", "-- table: gold.nope\n-- reason: x\nselect 1", "table gold.nope is not in the contract"),
         ("0001_a.sql", "-- table: raw.customers\n-- reason: x\nselect 1", "raw tables are reloaded"),
@@ -306,7 +307,9 @@ def test_a_new_partition_column_goes_through_a_checked_copy_with_the_contracts_p
     assert "FROM `acme-c360`.c360_test_silver.online_order_lines" in copy.split("\nas\n", 1)[1], copy
     assert check.startswith(f"assert (select count(*) from `{LINES_COPY_ID}`) = (select count(*) from `{LINES_ID}`)"), check
     assert drop == f"drop table `{LINES_ID}`", drop
-    assert restore.startswith(f"create table `{LINES_ID}` (") and spec in restore and 'labels = [("layer", "silver")]' in restore
+    # The live table's labels, and the mark of a table restored from its copy.
+    labels = f'labels = [("{migrations.RESTORED_LABEL}", "{migration.id}"), ("layer", "silver")]'
+    assert restore.startswith(f"create table `{LINES_ID}` (") and spec in restore and labels in restore, restore
     assert restore.endswith(f"from `{LINES_COPY_ID}`"), restore
     assert drop_copy == f"drop table `{LINES_COPY_ID}`", drop_copy
 
@@ -322,13 +325,14 @@ def test_a_migration_stopped_after_the_drop_resumes_from_its_copy(tmp_path):
     assert "resuming" in said[0], said
 
 
-def test_a_migration_stopped_before_dropping_its_copy_checks_and_drops_it(tmp_path):
+def test_a_migration_stopped_before_dropping_its_copy_drops_it(tmp_path):
     migration = lines_migration(tmp_path)
-    moved = FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by))
+    moved = FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by),
+                      labels={migrations.RESTORED_LABEL: migration.id})
     client = FakeClient({LINES_ID: moved, LINES_COPY_ID: moved})
     assert migrations.apply_cloud(client, "acme-c360", NAMES, {migration.table: migration}, echo=lambda _: None) == []
     sqls = [sql for sql, _ in client.queries]
-    assert len(sqls) == 2 and sqls[0].startswith("assert (") and sqls[1] == f"drop table `{LINES_COPY_ID}`", sqls
+    assert sqls == [f"drop table `{LINES_COPY_ID}`"], sqls
 
 
 @dataclass
@@ -462,6 +466,25 @@ def test_c360_migrate_runs_the_declared_migrations_against_the_stacks_project(tm
     assert result.exit_code == 0, result.output
     assert created == {"project": "acme-customer360-dev", "location": "EU"}
     assert len(client.queries) == 1 and "1 of 1 migrations ran" in result.output, result.output
+
+
+def test_c360_migrate_refusing_to_drop_a_copy_is_one_line(tmp_path, monkeypatch):
+    from google.cloud import bigquery
+    from typer.testing import CliRunner
+
+    from customer360.cli import app
+
+    migration = lines_migration(tmp_path)
+    live_id = "acme-customer360-dev.c360_dev_silver.online_order_lines"
+    copy_id = live_id + migrations.COPY_SUFFIX
+    recreated = FakeTable(contract_fields(LINES), FakePartitioning(LINES.partition_by))  # not restored from the copy
+    client = FakeClient({live_id: recreated, copy_id: recreated})
+    monkeypatch.setattr(bigquery, "Client", lambda project, location: client)
+    monkeypatch.setattr(migrations, "declared", lambda: {migration.table: migration})
+    result = CliRunner().invoke(app, ["migrate", "--stack", "dev"])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 3 and len(errors) == 1 and copy_id in errors[0], result.output
+    assert client.queries == [], f"{copy_id} must be left alone: {client.queries}"
 
 
 @pytest.mark.parametrize("ref", sorted(migrations.declared()))
