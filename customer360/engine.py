@@ -388,6 +388,22 @@ def _record_runs(connection, result: RunResult, started_at: dt.datetime, load: S
     )
 
 
+def _readers_left_behind(connection, selected: tuple[str, ...]) -> tuple[str, ...]:
+    """The steps a selection left out that read, directly or not, what its silver, identity and intermediate
+    steps rewrote: a silver or identity step that changed a row (its ops.run_changes), any intermediate."""
+    from customer360 import lineage
+
+    changes = dialect.LOCAL_TEMPORARY_TABLES[("ops", "run_changes")]
+    changed = {name for (name,) in connection.execute(f"SELECT DISTINCT table_name FROM {changes}").fetchall()}
+    graph = lineage.graph()
+    rewriters = [name for name in selected
+                 if contract.STEPS_BY_NAME[name].kind == "intermediate"
+                 or (contract.STEPS_BY_NAME[name].kind in ("silver", "identity")
+                     and contract.STEPS_BY_NAME[name].target in changed)]
+    readers = {reader for name in rewriters for reader in graph.descendants(name)}
+    return tuple(name for name in graph.names if name in readers and name not in selected)
+
+
 def _truncate_derived(connection) -> None:
     """Empties everything a full refresh rebuilds from raw: silver, the intermediates, gold, the ledger."""
     for table in contract.SILVER_TABLES + contract.GOLD_TABLES:
@@ -664,6 +680,15 @@ class Run:
                 raise PipelineError(f"injected failure after step {step.name}")
         if full_refresh:
             warehouse.set_property(connection, warehouse.FULL_REFRESH_PROPERTY, None)
+        if selected is not None:
+            left_behind = _readers_left_behind(connection, selected)
+            if left_behind:
+                # Nothing is pending for them any more, and the run's change log is gone after the commit.
+                warehouse.set_property(connection, warehouse.FULL_REFRESH_PROPERTY, "true")
+                result.notes.append(
+                    f"steps reading what the selection rewrote were not selected ({', '.join(left_behind)}): "
+                    "the next run processes every held day again"
+                )
         _summarise(connection, result)
         _record_runs(connection, result, started_at, load)
         self._commit(connection, result)
