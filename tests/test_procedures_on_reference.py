@@ -542,6 +542,9 @@ def _expire(cloud: CloudReplica, source: contract.Source, day: dt.date) -> None:
                                              if (p["source"], p["delivery_date"]) != (source.name, day)])
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known data loss, not fixed yet: the daily script's full refresh after a SQL change empties silver and the "
+    "ledger and re-processes only the days raw still holds, so days past rawPartitionExpirationDays leave silver"))
 def test_a_sql_change_keeps_the_silver_rows_of_days_whose_raw_partition_expired(reference):
     """Partition expiration drops old raw days while silver keeps their rows; a deploy that changes the SQL
     (its digest differs from the one the ledger recorded) must not lose them when it processes every held day again."""
