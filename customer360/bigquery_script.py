@@ -119,13 +119,31 @@ def _pending(ref) -> list[str]:
     held = ref("ops", "raw_partitions")
     ledger = ref("ops", "processed_partitions")
     run_partitions = ref("ops", "run_partitions")
-    derived = [t.ref for t in contract.SILVER_TABLES + contract.GOLD_TABLES] + ["ops.processed_partitions", "ops.rejected_rows"]
+    source_tables = {s.silver.ref: s for s in contract.SOURCES}
+    rebuilt = [t.ref for t in contract.SILVER_TABLES + contract.GOLD_TABLES if t.ref not in source_tables]
     lines = [
-        "  -- A day processed under other SQL: everything is rebuilt (the intermediates depend on all of silver).",
-        f"  set {_REFRESH} = exists (select 1 from {ledger} where pipeline_digest != {_DIGEST});",
+        "  -- A day processed under other SQL: every day raw still holds is processed again and everything",
+        "  -- derived from silver is rebuilt. A day whose raw partition expired cannot be cleaned again: its",
+        "  -- silver rows, rejected rows and ledger row stay (so its old digest no longer asks for a refresh),",
+        "  -- and the run's change log lists its rows so the identity map and the intermediates are rebuilt with them.",
+        f"  set {_REFRESH} = exists (select 1 from {ledger} as ledger inner join {held} as held",
+        "    on held.source = ledger.source and held.delivery_date = ledger.delivery_date",
+        f"    where ledger.pipeline_digest != {_DIGEST});",
         f"  if {_REFRESH} then",
     ]
-    for table_ref in derived:
+    for table_ref, source in source_tables.items():
+        dataset, name = table_ref.split(".")
+        lines.append(
+            f"    delete from {ref(dataset, name)} where {contract.DELIVERY_DATE_COLUMN} in "
+            f"(select held.delivery_date from {held} as held where held.source = {_literal(source.name)});"
+        )
+    for table_ref, alias in (("ops.processed_partitions", "ledger"), ("ops.rejected_rows", "rejected")):
+        dataset, name = table_ref.split(".")
+        lines.append(
+            f"    delete from {ref(dataset, name)} as {alias} where exists (select 1 from {held} as held "
+            f"where held.source = {alias}.source and held.delivery_date = {alias}.delivery_date);"
+        )
+    for table_ref in rebuilt:
         dataset, name = table_ref.split(".")
         lines.append(f"    delete from {ref(dataset, name)} where true;")
     lines += [
@@ -139,6 +157,24 @@ def _pending(ref) -> list[str]:
         "    or ledger.fingerprint is distinct from held.fingerprint;",
         f"  set {_PENDING} = (select count(*) from {run_partitions} where run_id = {_RUN_ID});",
     ]
+    return lines
+
+
+def _kept_rows_as_changes(ref) -> list[str]:
+    """After a full refresh, the silver rows it kept (days whose raw partition expired) as added keys of the run."""
+    changes = ref("ops", "run_changes")
+    lines = [f"  if {_REFRESH} then"]
+    for source in contract.SOURCES:
+        table = source.silver
+        first, rest = source.primary_key[0], source.primary_key[1:]
+        detail = " || '|' || ".join(f"cast({k} as string)" for k in rest) if rest else "cast(null as string)"
+        lines.append(
+            f"    insert into {changes} (run_id, table_name, key_value, key_detail, change, previous)\n"
+            f"    select {_RUN_ID} as run_id, {_literal(table.ref)} as table_name, {first} as key_value, "
+            f"{detail} as key_detail, 'added' as change, cast(null as string) as previous,\n"
+            f"    from {ref(table.dataset, table.name)};"
+        )
+    lines.append("  end if;")
     return lines
 
 
@@ -224,6 +260,7 @@ def daily_script(
         "    return;",
         "  end if;",
         f"  delete from {ref('ops', 'run_changes')} where true;",
+        *_kept_rows_as_changes(ref),
     ]
     for number, step in enumerate(pipeline, start=1):
         procedure = ref(step.procedure_dataset, step.procedure_name)

@@ -173,17 +173,24 @@ begin
   where ledger.source = held.source and ledger.delivery_date = held.delivery_date
     and ledger.loaded_at != held.loaded_at and ledger.fingerprint = held.fingerprint;
 
-  -- A day processed under other SQL: everything is rebuilt (the intermediates depend on all of silver).
-  set full_refresh_needed = exists (select 1 from ops.processed_partitions where pipeline_digest != pipeline_sql_digest);
+  -- A day processed under other SQL: every day raw still holds is processed again and everything
+  -- derived from silver is rebuilt. A day whose raw partition expired cannot be cleaned again: its
+  -- silver rows, rejected rows and ledger row stay (so its old digest no longer asks for a refresh),
+  -- and the run's change log lists its rows so the identity map and the intermediates are rebuilt with them.
+  set full_refresh_needed = exists (select 1 from ops.processed_partitions as ledger inner join ops.raw_partitions as held
+    on held.source = ledger.source and held.delivery_date = ledger.delivery_date
+    where ledger.pipeline_digest != pipeline_sql_digest);
   if full_refresh_needed then
-    delete from silver.customers where true;
-    delete from silver.products where true;
-    delete from silver.stores where true;
-    delete from silver.online_order_lines where true;
-    delete from silver.store_sale_lines where true;
-    delete from silver.loyalty_members where true;
-    delete from silver.support_tickets where true;
-    delete from silver.support_agents where true;
+    delete from silver.customers where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'customers');
+    delete from silver.products where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'products');
+    delete from silver.stores where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'stores');
+    delete from silver.online_order_lines where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'online_orders');
+    delete from silver.store_sale_lines where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'store_sales');
+    delete from silver.loyalty_members where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'loyalty_members');
+    delete from silver.support_tickets where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'support_tickets');
+    delete from silver.support_agents where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'support_agents');
+    delete from ops.processed_partitions as ledger where exists (select 1 from ops.raw_partitions as held where held.source = ledger.source and held.delivery_date = ledger.delivery_date);
+    delete from ops.rejected_rows as rejected where exists (select 1 from ops.raw_partitions as held where held.source = rejected.source and held.delivery_date = rejected.delivery_date);
     delete from silver.customer_identity where true;
     delete from silver.order_products where true;
     delete from silver.order_group_totals where true;
@@ -199,8 +206,6 @@ begin
     delete from gold.channel_activity_trends where true;
     delete from gold.agent_performance_summary where true;
     delete from gold.customer_360 where true;
-    delete from ops.processed_partitions where true;
-    delete from ops.rejected_rows where true;
   end if;
   insert into ops.run_partitions (run_id, run_date, source, delivery_date, reason)
   select pipeline_run_id as run_id, @run_date as run_date, held.source, held.delivery_date,
@@ -217,6 +222,32 @@ begin
     return;
   end if;
   delete from ops.run_changes where true;
+  if full_refresh_needed then
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.customers' as table_name, customer_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.customers;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.products' as table_name, product_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.products;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.stores' as table_name, store_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.stores;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.online_order_lines' as table_name, order_id as key_value, cast(line_number as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.online_order_lines;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.store_sale_lines' as table_name, transaction_id as key_value, cast(line_number as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.store_sale_lines;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.loyalty_members' as table_name, loyalty_card_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.loyalty_members;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.support_tickets' as table_name, ticket_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.support_tickets;
+    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
+    select pipeline_run_id as run_id, 'silver.support_agents' as table_name, agent_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
+    from silver.support_agents;
+  end if;
 
   -- 1/26 silver customers: Clean the pending customers deliveries and re-decide the winner of every key they touch in silver.customers.
   if exists (select 1 from ops.run_partitions where run_id = pipeline_run_id and source = 'customers') then
