@@ -1,4 +1,6 @@
 import shutil
+import signal
+import threading
 import uuid
 from pathlib import Path
 
@@ -10,6 +12,21 @@ from worker_shared import shared_folder
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
     return Pipeline(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_as_found():
+    """Each test leaves SIGINT and SIGTERM as it found them. `c360 check` and `c360 demo` invoked in the test
+    process (CliRunner) leave both ignored after a committed run, and every process a later test starts
+    would inherit that: c360 keeps signals it was started with ignored, as a shell's background job."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    found = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for number, handler in found.items():
+        if handler is not None:
+            signal.signal(number, handler)
 
 
 def _xdist_controller(config) -> bool:
