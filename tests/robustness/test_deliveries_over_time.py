@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from customer360 import contract, engine
+from customer360 import contract, dialect, engine
 from customer360.sqlgen import silver as silver_sql
 from pipeline_harness import account, customer, duckdb_sql, member, order_line, sale_line, ticket, write_delivery
 
