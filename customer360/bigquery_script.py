@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from customer360 import contract
+from customer360.sqlgen import checks
 from customer360.sqlgen.text import string_literal
 
 RENDERED_PATH = contract.SCHEDULED_QUERIES_DIR / "daily_pipeline.sql"
@@ -162,20 +163,16 @@ def _pending(ref) -> list[str]:
 
 def _kept_rows_as_changes(ref) -> list[str]:
     """After a full refresh, the silver rows it kept (days whose raw partition expired) as added keys of the run."""
-    changes = ref("ops", "run_changes")
-    lines = [f"  if {_REFRESH} then"]
-    for source in contract.SOURCES:
-        table = source.silver
-        first, rest = source.primary_key[0], source.primary_key[1:]
-        detail = " || '|' || ".join(f"cast({k} as string)" for k in rest) if rest else "cast(null as string)"
-        lines.append(
-            f"    insert into {changes} (run_id, table_name, key_value, key_detail, change, previous)\n"
-            f"    select {_RUN_ID} as run_id, {_literal(table.ref)} as table_name, {first} as key_value, "
-            f"{detail} as key_detail, 'added' as change, cast(null as string) as previous,\n"
-            f"    from {ref(table.dataset, table.name)};"
-        )
-    lines.append("  end if;")
-    return lines
+    keys = checks.every_key(tuple(source.silver.ref for source in contract.SOURCES),
+                            table_name=lambda logical: ref(*logical.split(".")))
+    return [
+        f"  if {_REFRESH} then",
+        f"    insert into {ref('ops', 'run_changes')} (run_id, table_name, key_value, key_detail, change, previous)",
+        f"    select {_RUN_ID} as run_id, kept.* from (",
+        *(f"      {line}" for line in keys.splitlines()),
+        "    ) as kept;",
+        "  end if;",
+    ]
 
 
 def daily_script(

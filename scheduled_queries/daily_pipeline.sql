@@ -224,29 +224,39 @@ begin
   delete from ops.run_changes where true;
   if full_refresh_needed then
     insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.customers' as table_name, customer_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.customers;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.products' as table_name, product_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.products;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.stores' as table_name, store_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.stores;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.online_order_lines' as table_name, order_id as key_value, cast(line_number as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.online_order_lines;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.store_sale_lines' as table_name, transaction_id as key_value, cast(line_number as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.store_sale_lines;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.loyalty_members' as table_name, loyalty_card_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.loyalty_members;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.support_tickets' as table_name, ticket_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.support_tickets;
-    insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)
-    select pipeline_run_id as run_id, 'silver.support_agents' as table_name, agent_id as key_value, cast(null as string) as key_detail, 'added' as change, cast(null as string) as previous,
-    from silver.support_agents;
+    select pipeline_run_id as run_id, kept.* from (
+      select distinct 'silver.customers' as table_name, customer_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.customers
+      union all
+      select distinct 'silver.products' as table_name, product_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.products
+      union all
+      select distinct 'silver.stores' as table_name, store_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.stores
+      union all
+      select distinct 'silver.online_order_lines' as table_name, order_id as key_value, cast(line_number as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.online_order_lines
+      union all
+      select distinct 'silver.store_sale_lines' as table_name, transaction_id as key_value, cast(line_number as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.store_sale_lines
+      union all
+      select distinct 'silver.loyalty_members' as table_name, loyalty_card_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.loyalty_members
+      union all
+      select distinct 'silver.support_tickets' as table_name, ticket_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.support_tickets
+      union all
+      select distinct 'silver.support_agents' as table_name, agent_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.support_agents
+    ) as kept;
   end if;
 
   -- 1/26 silver customers: Clean the pending customers deliveries and re-decide the winner of every key they touch in silver.customers.

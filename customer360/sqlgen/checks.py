@@ -17,6 +17,8 @@ recorded from the data as written, so rows that go missing between steps still f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlglot
 from sqlglot import exp
 
@@ -48,8 +50,11 @@ def _key_join(table_alias: str, key: tuple[str, ...]) -> str:
     return condition
 
 
-def every_key(refs: tuple[str, ...] | None = None) -> str:
-    """Every key of the keyed silver tables REFS (default: all, and the identity map), as ops.run_changes rows."""
+def every_key(refs: tuple[str, ...] | None = None, table_name: Callable[[str], str] = str) -> str:
+    """Every key of the keyed silver tables REFS (default: all, and the identity map), as ops.run_changes rows.
+
+    table_name turns a logical `dataset.table` into the name the query reads (the daily script's stack names).
+    """
     parts = []
     for ref, key in KEYED_TABLES:
         if refs is not None and ref not in refs:
@@ -58,7 +63,7 @@ def every_key(refs: tuple[str, ...] | None = None) -> str:
         parts.append(
             f"select distinct {string_literal(ref)} as table_name, {key[0]} as key_value, {detail} as key_detail,\n"
             f"    'added' as change, cast(null as string) as previous,\n"
-            f"from {ref}"
+            f"from {table_name(ref)}"
         )
     return "\nunion all\n".join(parts)
 
