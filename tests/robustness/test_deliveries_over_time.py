@@ -161,7 +161,7 @@ def _replay(root: Path, warehouse: Path, events, *, final_run: bool = True) -> d
 
 
 @pytest.mark.long
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(events=st.lists(_event, min_size=2, max_size=5))
 # A day that held a key's winner is delivered again without it while another day still holds the key.
