@@ -313,7 +313,7 @@ WarehouseOption = Annotated[Path, typer.Option(help="DuckDB warehouse file (crea
 MemoryOption = Annotated[
     str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 3GB (default: 60% of RAM, at most 3 GB).")
 ]
-ThreadsOption = Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: one per core).")]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: $C360_THREADS, else one per core).")]
 
 
 JsonOption = Annotated[

@@ -43,6 +43,7 @@ _MAGIC = b"DUCK"
 # Ours: a default that leaves room for Python and the CSV reader on any machine.
 DEFAULT_MEMORY_FRACTION = 0.6
 DEFAULT_MEMORY_CAP_BYTES = 3 * 1024**3
+THREADS_VARIABLE = "C360_THREADS"
 
 
 class WarehouseError(Exception):
@@ -71,7 +72,19 @@ class Resources:
             raise WarehouseError(f"--memory-limit {memory_limit!r}: expected a size such as 3GB or 2500MB")
         if threads is not None and threads < 1:
             raise WarehouseError(f"--threads {threads}: expected 1 or more")
+        if threads is None:
+            threads = _threads_from_environment()
         return cls(memory_limit.strip(), threads)
+
+
+def _threads_from_environment() -> int | None:
+    """C360_THREADS, the default for --threads (unset: every core); e.g. 1 per process beside parallel test workers."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise WarehouseError(f"{THREADS_VARIABLE}={value!r}: expected a whole number, 1 or more")
+    return int(value)
 
 
 def check_file(path: Path) -> bool:

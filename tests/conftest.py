@@ -1,3 +1,4 @@
+import os
 import shutil
 import signal
 import threading
@@ -7,6 +8,12 @@ from pathlib import Path
 import pytest
 from pipeline_harness import Pipeline
 from worker_shared import shared_folder
+
+
+# Two test workers share the machine's cores, so each warehouse runs DuckDB on one thread unless a test asks
+# otherwise (--threads, Resources.default(threads=...)): on tiny test deliveries more threads only cost CPU.
+# Processes the tests start inherit it.
+os.environ.setdefault("C360_THREADS", "1")
 
 
 @pytest.fixture

@@ -49,6 +49,13 @@ def big_delivery(folder: Path, broken_tickets: bool = False) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def duckdb_on_two_threads(monkeypatch):
+    """These runs must write into the warehouse file before the commit (the space a failed run gives back,
+    a disk filling during the load), which DuckDB does with more than one thread; the suite's default is one."""
+    monkeypatch.setenv("C360_THREADS", "2")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("resources")
@@ -105,6 +112,26 @@ def test_memory_limit_and_threads_are_applied_and_the_closing_line_reports_them_
     again = invoke(["run", "--data", str(world["small"]), "--run-date", DAY2.isoformat(), "--warehouse", str(path),
                     "--force", "--threads", "3"])
     assert re.search(r"memory limit [\d.]+ [MG]iB, 3 threads\)\.$", again.stdout.strip().splitlines()[-1]), again.stdout
+
+
+def test_c360_threads_is_the_default_for_threads_and_the_option_overrides_it(world, tmp_path, monkeypatch):
+    path = copy_of_base(world, tmp_path)
+    monkeypatch.setenv("C360_THREADS", "2")
+    run = invoke(["run", "--data", str(world["small"]), "--run-date", DAY2.isoformat(), "--warehouse", str(path),
+                  "--force"])
+    assert re.search(r", 2 threads\)\.$", run.stdout.strip().splitlines()[-1]), run.stdout + run.stderr
+    again = invoke(["run", "--data", str(world["small"]), "--run-date", DAY2.isoformat(), "--warehouse", str(path),
+                    "--force", "--threads", "1"])
+    assert re.search(r", 1 thread\)\.$", again.stdout.strip().splitlines()[-1]), again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_c360_threads_is_one_line_exit_2(world, tmp_path, monkeypatch, value):
+    monkeypatch.setenv("C360_THREADS", value)
+    run = invoke(["run", "--data", str(world["small"]), "--run-date", DAY2.isoformat(),
+                  "--warehouse", str(tmp_path / "w.duckdb")])
+    assert_one_line_error(run, 2, f"C360_THREADS={value!r}: expected a whole number, 1 or more")
+    assert not (tmp_path / "w.duckdb").exists()
 
 
 @pytest.mark.parametrize("option, value, message", [
