@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
+import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from customer360 import migrations as declared_migrations
-from customer360 import plan, provider_rules
+from customer360 import cache, plan, provider_rules
 from customer360.contract import REPO_ROOT
 
 CREATE, UPDATE, REPLACE, DELETE = "+", "~", "+-", "-"
@@ -266,20 +270,75 @@ def worktree(commit: str, repo: Path = REPO_ROOT) -> Iterator[Path]:
         _git("worktree", "prune", cwd=repo)
 
 
+# A commit's capture depends only on its files, its stack config, the capturing script and the installed
+# packages, so it is kept on disk under a digest of all four: reviewing a branch against the same base
+# again captures only the working tree.
+CAPTURES_KEPT = 16
+
+
+def _capture_key(commit: str, stack: str, env: dict) -> str:
+    digest = hashlib.sha256()
+    installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    for part in (commit, stack, env["PULUMI_CONFIG"], sys.version, plan.CAPTURE_SCRIPT.read_text(encoding="utf-8"),
+                 *installed):
+        digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def _captures_folder() -> Path:
+    return cache.cache_dir() / "plan-captures"
+
+
+def _kept_capture(key: str) -> tuple[str, str] | None:
+    path = _captures_folder() / f"{key}.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+        json.loads(text)
+    except (OSError, ValueError):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)
+    return text, ""
+
+
+def _keep_capture(key: str, stdout: str) -> None:
+    folder = _captures_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(stdout)
+        os.replace(temporary, folder / f"{key}.json")
+        kept = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for old in kept[CAPTURES_KEPT:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only home only costs the next diff the time to capture again
+
+
 def diff_against(stack: str, ref: str, repo: Path = REPO_ROOT) -> StackDiff:
     """The stack's diff from REF to the working tree; both captures run at the same time."""
     commit = resolve(ref, repo)
     after_command, after_env = plan.capture_command(stack, repo)
+    outputs: dict[str, tuple[str, str]] = {}
+    results: dict[str, int] = {}
+    before_key = None
     with worktree(commit, repo) as checkout:
         before_exists = (checkout / f"Pulumi.{stack}.yaml").exists()
         processes = {"after": subprocess.Popen(after_command, env=after_env, cwd=repo, stdout=subprocess.PIPE,
                                                stderr=subprocess.PIPE, text=True)}
         if before_exists:
             before_command, before_env = plan.capture_command(stack, checkout)
-            processes["before"] = subprocess.Popen(before_command, env=before_env, cwd=checkout,
-                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        outputs = {side: process.communicate() for side, process in processes.items()}
-        results = {side: processes[side].returncode for side in processes}
+            before_key = _capture_key(commit, stack, before_env)
+            kept = _kept_capture(before_key)
+            if kept is not None:
+                outputs["before"], results["before"] = kept, 0
+                before_key = None
+            else:
+                processes["before"] = subprocess.Popen(before_command, env=before_env, cwd=checkout,
+                                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        outputs.update({side: process.communicate() for side, process in processes.items()})
+        results.update({side: process.returncode for side, process in processes.items()})
     captured = {}
     for side, (stdout, stderr) in outputs.items():
         try:
@@ -287,6 +346,8 @@ def diff_against(stack: str, ref: str, repo: Path = REPO_ROOT) -> StackDiff:
         except plan.PlanError as error:
             where = f"at {ref}" if side == "before" else "in the working tree"
             raise DiffError(f"the program fails {where}: {error}") from None
+    if before_key is not None:
+        _keep_capture(before_key, outputs["before"][0])
     return compare(
         resource_map(captured.get("before")),
         resource_map(captured["after"]),

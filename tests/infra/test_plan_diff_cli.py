@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -95,3 +96,28 @@ def test_a_gold_sql_change_is_a_diff_of_that_procedure_alone(clone):
     assert "    definitionBody:\n      --- HEAD (" in result.stdout, result.stdout
     assert any(line.strip().startswith("+") and "'Unknown agent'" in line for line in result.stdout.splitlines())
     assert any(line.strip().startswith("-") and "'Unknown')" in line for line in result.stdout.splitlines())
+
+
+def test_the_capture_of_a_commit_is_kept_and_read_back_by_the_next_diff_against_it(clone, tmp_path, monkeypatch):
+    """The second diff against the same commit reads the kept capture instead of capturing the commit again:
+    a resource taken out of the kept copy shows as created. A kept copy that does not parse is captured again."""
+    from customer360 import plan_diff
+
+    monkeypatch.setenv("C360_CACHE_DIR", str(tmp_path))
+    first = plan_diff.diff_against("dev", "HEAD", clone)
+    assert first.changes == [], [change.label for change in first.changes]
+    kept = list((tmp_path / "plan-captures").glob("*.json"))
+    assert len(kept) == 1, f"expected one kept capture, found {kept}"
+    captured = json.loads(kept[0].read_text(encoding="utf-8"))
+    taken = next(r for r in captured["resources"] if r["custom"] and r["type"] == "gcp:bigquery/table:Table")
+    captured["resources"].remove(taken)
+    kept[0].write_text(json.dumps(captured), encoding="utf-8")
+
+    second = plan_diff.diff_against("dev", "HEAD", clone)
+    assert [c.name for c in second.changes] == [taken["name"]], [c.label for c in second.changes]
+    assert second.changes[0].op == plan_diff.CREATE, second.changes[0].label
+
+    kept[0].write_text("{cut short", encoding="utf-8")
+    third = plan_diff.diff_against("dev", "HEAD", clone)
+    assert third.changes == [], [change.label for change in third.changes]
+    assert json.loads(kept[0].read_text(encoding="utf-8"))["resources"], "the unreadable kept capture was not replaced"
