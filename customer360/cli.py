@@ -612,6 +612,7 @@ def demo(
     from customer360.dashboard import DuckDBSource, write_dashboard
 
     started = time.perf_counter()
+    resources = _resources(None, None)  # a bad C360_THREADS is refused before the earlier demo is touched
     removed = prepare_demo_folder(out, force)
     data_root = out / DEMO_DATA
     warehouse = out / DEMO_WAREHOUSE
@@ -625,7 +626,8 @@ def demo(
     generated = generate.generate(data_root, days=days, scale=scale, seed=seed)
     console.print(f"Generated {generated.total_rows:,} rows over {days} delivery days in {data_root}.", soft_wrap=True)
     for day_dir in sorted(p for p in data_root.iterdir() if p.is_dir()):
-        result = run_pipeline(day_dir, parse_date(day_dir.name, "delivery folder"), warehouse, force=False, quiet=True)
+        result = run_pipeline(day_dir, parse_date(day_dir.name, "delivery folder"), warehouse, force=False, quiet=True,
+                              resources=resources)
         rejected = sum(s.rows_rejected or 0 for s in result.steps)
         # The steps as ops.pipeline_runs recorded them, counted by the query the dashboard shows them with.
         with DuckDBSource(warehouse) as source:

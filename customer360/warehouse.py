@@ -82,7 +82,7 @@ def _threads_from_environment() -> int | None:
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdecimal()) or int(value) < 1:
         raise WarehouseError(f"{THREADS_VARIABLE}={value!r}: expected a whole number, 1 or more")
     return int(value)
 

@@ -16,6 +16,14 @@ from worker_shared import shared_folder
 os.environ.setdefault("C360_THREADS", "1")
 
 
+
+@pytest.fixture
+def duckdb_on_two_threads(monkeypatch):
+    """For tests of what a run writes into the warehouse file before its commit (killed, signalled or out of
+    space part-way): DuckDB writes there early only with more than one thread, and the suite's default is one."""
+    monkeypatch.setenv("C360_THREADS", "2")
+
+
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
     return Pipeline(tmp_path)

@@ -260,6 +260,19 @@ def test_demo_again_needs_force_which_replaces_only_the_earlier_demo(tmp_path):
     assert (out / "warehouse.duckdb").is_file() and (out / "dashboard.html").is_file()
 
 
+def test_a_bad_c360_threads_stops_demo_force_before_it_replaces_the_earlier_demo(tmp_path, monkeypatch):
+    out = tmp_path / "demo"
+    first = runner.invoke(app, ["demo", "--out", str(out), "--days", "1", "--scale", "0.01"])
+    assert first.exit_code == 0, first.output
+    before = {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file()}
+    monkeypatch.setenv("C360_THREADS", "many")
+    again = runner.invoke(app, ["demo", "--out", str(out), "--days", "1", "--scale", "0.01", "--force"])
+    assert again.exit_code == 2, again.output
+    assert "C360_THREADS='many': expected a whole number, 1 or more" in one_line(again)
+    after = {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file()}
+    assert after == before, f"the refused demo changed {sorted(set(after.items()) ^ set(before.items()))}"
+
+
 def test_demo_counts_the_steps_the_dashboard_counts(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--days", "1", "--scale", "0.01"])

@@ -27,6 +27,8 @@ from customer360 import contract, engine
 from customer360.generate import generate
 from pipeline_harness import DAY1, DAY2, account, customer, member, order_line, table_digests, ticket, write_delivery
 
+pytestmark = pytest.mark.usefixtures("duckdb_on_two_threads")
+
 CHILD = """
 import datetime as dt, sys
 from pathlib import Path

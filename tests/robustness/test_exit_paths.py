@@ -26,6 +26,8 @@ from pipeline_harness import DAY1, DAY2, customer, member, order_line, sale_line
 from process_harness import Finished, assert_one_line_error, finished
 from test_resources_and_faults import big_delivery, beside
 
+pytestmark = pytest.mark.usefixtures("duckdb_on_two_threads")
+
 CHILD = """
 import os, sys
 from customer360 import csvload, engine, run_files
