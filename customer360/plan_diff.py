@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,7 +280,9 @@ CAPTURES_KEPT = 16
 def _capture_key(commit: str, stack: str, env: dict) -> str:
     digest = hashlib.sha256()
     installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
-    for part in (commit, stack, env["PULUMI_CONFIG"], sys.version, plan.CAPTURE_SCRIPT.read_text(encoding="utf-8"),
+    # PULUMI_CONFIG (the commit's stack files) and any PULUMI_CONFIG_<KEY> override set in the environment.
+    pulumi_env = sorted(f"{name}={value}" for name, value in env.items() if name.startswith("PULUMI_"))
+    for part in (commit, stack, sys.version, plan.CAPTURE_SCRIPT.read_text(encoding="utf-8"), *pulumi_env,
                  *installed):
         digest.update(part.encode("utf-8") + b"\0")
     return digest.hexdigest()[:32]
@@ -289,12 +292,22 @@ def _captures_folder() -> Path:
     return cache.cache_dir() / "plan-captures"
 
 
+def _is_capture(text: str) -> bool:
+    """Whether TEXT is what the capturing script prints: an object with a list of resources."""
+    try:
+        captured = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(captured, dict) and isinstance(captured.get("resources"), list)
+
+
 def _kept_capture(key: str) -> tuple[str, str] | None:
     path = _captures_folder() / f"{key}.json"
     try:
         text = path.read_text(encoding="utf-8")
-        json.loads(text)
-    except (OSError, ValueError):
+    except OSError:
+        return None
+    if not _is_capture(text):
         return None
     with contextlib.suppress(OSError):
         os.utime(path)
@@ -302,18 +315,30 @@ def _kept_capture(key: str) -> tuple[str, str] | None:
 
 
 def _keep_capture(key: str, stdout: str) -> None:
+    if not _is_capture(stdout):
+        return
     folder = _captures_folder()
+    temporary = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(stdout)
         os.replace(temporary, folder / f"{key}.json")
+        temporary = None
         kept = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
         for old in kept[CAPTURES_KEPT:]:
             old.unlink(missing_ok=True)
+        # Left by a diff stopped while writing (the folder's own writers finish within seconds).
+        for stale in folder.glob(".*.tmp"):
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
     except OSError:
-        pass  # a read-only home only costs the next diff the time to capture again
+        pass  # a read-only or full disk only costs the next diff the time to capture again
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def diff_against(stack: str, ref: str, repo: Path = REPO_ROOT) -> StackDiff:
@@ -339,6 +364,8 @@ def diff_against(stack: str, ref: str, repo: Path = REPO_ROOT) -> StackDiff:
                                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         outputs.update({side: process.communicate() for side, process in processes.items()})
         results.update({side: process.returncode for side, process in processes.items()})
+    if before_key is not None and results["before"] == 0:
+        _keep_capture(before_key, outputs["before"][0])  # kept even when the working tree's program fails
     captured = {}
     for side, (stdout, stderr) in outputs.items():
         try:
@@ -346,8 +373,6 @@ def diff_against(stack: str, ref: str, repo: Path = REPO_ROOT) -> StackDiff:
         except plan.PlanError as error:
             where = f"at {ref}" if side == "before" else "in the working tree"
             raise DiffError(f"the program fails {where}: {error}") from None
-    if before_key is not None:
-        _keep_capture(before_key, outputs["before"][0])
     return compare(
         resource_map(captured.get("before")),
         resource_map(captured["after"]),

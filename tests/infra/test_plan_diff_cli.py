@@ -46,7 +46,8 @@ def clone(repo: Path):
 
 
 def c360(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    # The kept captures of the throwaway repository's commits stay beside it, not in the user's cache.
+    env = {**os.environ, "PYTHONPATH": str(repo), "C360_CACHE_DIR": str(repo.parent / "cache")}
     return subprocess.run(
         [sys.executable, "-c", "from customer360.cli import main; main()", *args],
         cwd=repo, env=env, capture_output=True, text=True,
@@ -100,7 +101,7 @@ def test_a_gold_sql_change_is_a_diff_of_that_procedure_alone(clone):
 
 def test_the_capture_of_a_commit_is_kept_and_read_back_by_the_next_diff_against_it(clone, tmp_path, monkeypatch):
     """The second diff against the same commit reads the kept capture instead of capturing the commit again:
-    a resource taken out of the kept copy shows as created. A kept copy that does not parse is captured again."""
+    a resource taken out of the kept copy shows as created."""
     from customer360 import plan_diff
 
     monkeypatch.setenv("C360_CACHE_DIR", str(tmp_path))
@@ -117,7 +118,35 @@ def test_the_capture_of_a_commit_is_kept_and_read_back_by_the_next_diff_against_
     assert [c.name for c in second.changes] == [taken["name"]], [c.label for c in second.changes]
     assert second.changes[0].op == plan_diff.CREATE, second.changes[0].label
 
-    kept[0].write_text("{cut short", encoding="utf-8")
-    third = plan_diff.diff_against("dev", "HEAD", clone)
-    assert third.changes == [], [change.label for change in third.changes]
-    assert json.loads(kept[0].read_text(encoding="utf-8"))["resources"], "the unreadable kept capture was not replaced"
+
+@pytest.mark.parametrize("unreadable", ["{cut short", "{}", "[]", "null", '{"resources": {}}'])
+def test_a_kept_capture_that_is_not_a_capture_is_not_used_nor_kept(tmp_path, monkeypatch, unreadable):
+    from customer360 import plan_diff
+
+    monkeypatch.setenv("C360_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "plan-captures"
+    folder.mkdir()
+    (folder / "0123.json").write_text(unreadable, encoding="utf-8")
+    assert plan_diff._kept_capture("0123") is None, f"{unreadable!r} was taken for a capture"
+    plan_diff._keep_capture("4567", unreadable)
+    assert not (folder / "4567.json").exists(), f"{unreadable!r} was kept as a capture"
+    plan_diff._keep_capture("4567", '{"resources": []}')
+    assert plan_diff._kept_capture("4567") == ('{"resources": []}', "")
+    assert sorted(p.name for p in folder.iterdir()) == ["0123.json", "4567.json"], "a temporary file was left"
+
+
+def test_the_kept_capture_key_changes_with_every_input_of_the_capture(monkeypatch):
+    """Commit, stack, a PULUMI_CONFIG_<KEY> override and the stack files' PULUMI_CONFIG each change the key."""
+    from customer360 import plan_diff
+
+    base = {"PULUMI_CONFIG": '{"customer360:project": "p"}', "HOME": "/root"}
+    key = plan_diff._capture_key("a" * 40, "dev", base)
+    assert plan_diff._capture_key("a" * 40, "dev", {**base, "HOME": "/elsewhere"}) == key, "HOME is not an input"
+    for label, other in {
+        "another commit": plan_diff._capture_key("b" * 40, "dev", base),
+        "another stack": plan_diff._capture_key("a" * 40, "prod", base),
+        "a PULUMI_CONFIG_<KEY> override": plan_diff._capture_key(
+            "a" * 40, "dev", {**base, "PULUMI_CONFIG_CUSTOMER360_LATEDELIVERYDAYS": "2"}),
+        "other stack files": plan_diff._capture_key("a" * 40, "dev", {**base, "PULUMI_CONFIG": "{}"}),
+    }.items():
+        assert other != key, f"{label} gives the same kept capture"
