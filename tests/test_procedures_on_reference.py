@@ -93,6 +93,7 @@ class CloudReplica:
         self.loads = 0
         self.runs = 0
         self.procedure_seconds: dict[str, list[float]] = {}
+        self.kept_as_changes: list[dict] = []  # ops.run_changes as the daily script left it before the steps
 
     def load(self, day: dt.date, delivery: dict[str, list[dict[str, str]]]) -> None:
         for source_name, rows in delivery.items():
@@ -497,17 +498,19 @@ def test_every_procedure_of_the_pipeline_gives_what_the_local_engine_gives(refer
 
 
 @functools.cache
-def _full_refresh_statements() -> tuple[str, list[str]]:
-    """The daily script's test for a SQL change (`set full_refresh_needed = ...`) and the statements it runs then."""
+def _full_refresh_statements() -> tuple[str, list[str], list[str]]:
+    """The daily script's test for a SQL change (`set full_refresh_needed = ...`), the statements it runs then,
+    and those that list the rows the refresh kept as the run's changes."""
     script = bigquery_script.daily_script()
     source = Source.of(script)
     tree = parse_script(script)
     test = next(source.slice(*span(node)) for node in descendants(tree, "SingleAssignment")
                 if source.slice(*span(node.variable)) == bigquery_script._REFRESH)
     # The first block on the flag is the refresh itself; the later one lists the kept rows as changes.
-    refresh = next(node for node in descendants(tree, "IfStatement")
-                   if source.slice(*span(node.condition)).strip() == bigquery_script._REFRESH)
-    return test, [source.slice(*span(statement)) for statement in refresh.then_list.statement_list]
+    refresh, kept = [node for node in descendants(tree, "IfStatement")
+                     if source.slice(*span(node.condition)).strip() == bigquery_script._REFRESH]
+    return test, *([source.slice(*span(statement)) for statement in block.then_list.statement_list]
+                   for block in (refresh, kept))
 
 
 def _run_after_a_sql_change(cloud: CloudReplica, run_date: dt.date, digest: str) -> None:
@@ -517,7 +520,7 @@ def _run_after_a_sql_change(cloud: CloudReplica, run_date: dt.date, digest: str)
     run_id = f"reference-{cloud.runs}"
     warehouse = cloud.warehouse
     warehouse.replace("ops.run_changes", [])
-    test, refresh = _full_refresh_statements()
+    test, refresh, kept = _full_refresh_statements()
     variables = {bigquery_script._RUN_ID: ("STRING", run_id), bigquery_script._DIGEST: ("STRING", digest),
                  bigquery_script._REFRESH: ("BOOL", False)}
     needed = warehouse.run_script(f"{test};", "the daily script's SQL-change test", variables=variables)
@@ -528,6 +531,9 @@ def _run_after_a_sql_change(cloud: CloudReplica, run_date: dt.date, digest: str)
     warehouse.run_script(_pending_partitions_statement(), "the daily script's pending partitions",
                          parameters={"run_date": run_date}, variables=variables)
     pending = {p["source"] for p in warehouse.rows("ops.run_partitions") if p["run_id"] == run_id}
+    for statement in kept:
+        warehouse.run_script(f"{statement};", "the daily script's kept rows as changes", variables=variables)
+    cloud.kept_as_changes = [dict(change) for change in warehouse.rows("ops.run_changes")]
     arguments = {"arg_run_date": run_date, "arg_run_id": run_id, "arg_pipeline_digest": digest}
     for step in cloud.steps:
         if step.kind != "silver" or step.source in pending:
@@ -557,6 +563,11 @@ def test_a_sql_change_keeps_the_silver_rows_of_days_whose_raw_partition_expired(
     before = {(row["order_id"], row["_delivery_date"]) for row in cloud.warehouse.rows(orders.silver.ref)}
     assert before == delivered, f"{orders.silver.ref} holds {sorted(before)} once day 1 expired, not {sorted(delivered)}"
     _run_after_a_sql_change(cloud, DAYS[2], digest="the-next-deploys-digest")
+    listed = {(c["table_name"], c["key_value"], c["key_detail"], c["change"], c["run_id"]) for c in cloud.kept_as_changes}
+    expected = {(orders.silver.ref, "O-1", "1", "added", f"reference-{cloud.runs}")}
+    assert listed == expected, (
+        f"the daily script listed {sorted(listed)} as the refresh's kept rows, not the expired day's {sorted(expected)}"
+    )
     held = {(row["order_id"], row["_delivery_date"]) for row in cloud.warehouse.rows(orders.silver.ref)}
     lost = sorted(delivered - held)
     assert not lost, (
