@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from customer360 import contract, sqlgen
 from customer360.sqlgen import SqlFunction
@@ -200,7 +200,9 @@ class Catalog:
     def table_columns(self, ref: str) -> list[tuple[str, str, bool]]:
         return self.tables[ref]
 
-    def proto(self):
+    def proto(self, root_tables: Collection[str] | None = None):
+        """The catalog as ZetaSQL's proto; ROOT_TABLES limits the tables also held at the root under their
+        dotted names (the evaluator's, which can hold content) to those: each one adds to building it."""
         p = protos()
         root = p.cat.SimpleCatalogProto(
             name="bigquery",
@@ -236,9 +238,11 @@ class Catalog:
                 )
             # Also at the root under its dotted name: `raw.customers` in backticks is the
             # same table in BigQuery, and only root tables can hold evaluator content.
-            root.table.append(
-                p.table.SimpleTableProto(name=ref, full_name=ref, serialization_id=10_000 + serial, column=column_protos)
-            )
+            if root_tables is None or ref in root_tables:
+                root.table.append(
+                    p.table.SimpleTableProto(name=ref, full_name=ref, serialization_id=10_000 + serial,
+                                             column=column_protos)
+                )
         for function in self.functions:
             dataset_catalog(function.dataset).custom_function.append(_function_proto(function))
         for procedure in self.procedures:

@@ -52,16 +52,6 @@ def _reference_tables(sql: str, catalog: Catalog) -> tuple[str, set[str]]:
     return data.decode("utf-8"), named
 
 
-def _catalog_with_root_tables(catalog: Catalog, refs: set[str]):
-    """The catalog's proto holding at its root only the tables REFS. Building the evaluator's catalog is
-    most of a query's cost there, and each root table adds to it; the dataset catalogs stay whole."""
-    proto = catalog.proto()
-    kept = [table for table in proto.table if table.name in refs]
-    del proto.table[:]
-    proto.table.extend(kept)
-    return proto
-
-
 def evaluate(
     sql: str,
     tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
@@ -85,7 +75,8 @@ def evaluate(
     request = p.ls.PrepareQueryRequest(
         sql=quoted,
         options=analyzer_options(parameter_types, system_variables=False),
-        simple_catalog=_catalog_with_root_tables(catalog, named | set(tables)),
+        # Only the tables the query names: each root table adds to building the catalog, most of a query's cost.
+        simple_catalog=catalog.proto(root_tables=named | set(tables)),
     )
     for ref, columns in catalog.tables.items():
         if ref not in named and ref not in tables:

@@ -39,8 +39,8 @@ class _ValuedCatalog(Catalog):
 
     values: dict[str, Any] = field(default_factory=dict)
 
-    def proto(self):
-        root = super().proto()
+    def proto(self, root_tables=None):
+        root = super().proto(root_tables)
         for constant in root.constant:
             name = constant.name_path[0]
             constant.value.CopyFrom(to_value_proto(self.values.get(name), self.variables[name]))
