@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -56,15 +57,27 @@ class DiskCache:
     def save(self) -> None:
         if not self._dirty or self._entries is None:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(self._entries, out)
-            os.replace(temporary, self.path)
+        # A read-only home only costs the next run the time to compute again.
+        if write_atomically(self.path, json.dumps(self._entries)):
             self._dirty = False
-        except OSError:
-            pass  # a read-only home only costs the next run the time to compute again
+
+
+def write_atomically(path: Path, text: str) -> bool:
+    """Writes TEXT to PATH through a temporary file beside it (a reader sees the old file or the new one);
+    False, with nothing left behind, when the disk refuses (read-only, full)."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+        return True
+    except OSError:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        return False
 
 
 _CACHES: list[DiskCache] = []

@@ -318,27 +318,19 @@ def _keep_capture(key: str, stdout: str) -> None:
     if not _is_capture(stdout):
         return
     folder = _captures_folder()
-    temporary = None
+    # A read-only or full disk only costs the next diff the time to capture again.
+    if not cache.write_atomically(folder / f"{key}.json", stdout):
+        return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(stdout)
-        os.replace(temporary, folder / f"{key}.json")
-        temporary = None
         kept = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
         for old in kept[CAPTURES_KEPT:]:
             old.unlink(missing_ok=True)
-        # Left by a diff stopped while writing (the folder's own writers finish within seconds).
+        # Left by a diff killed while writing (the folder's own writers finish within seconds).
         for stale in folder.glob(".*.tmp"):
             if time.time() - stale.stat().st_mtime > 3600:
                 stale.unlink(missing_ok=True)
     except OSError:
-        pass  # a read-only or full disk only costs the next diff the time to capture again
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        pass
 
 
 def diff_against(stack: str, ref: str, repo: Path = REPO_ROOT) -> StackDiff:
