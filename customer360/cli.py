@@ -217,10 +217,10 @@ class StepLog:
 def run_pipeline(data: Path | None, run_date: dt.date, warehouse: Path, force: bool, quiet: bool = False, *,
                  full_refresh: bool = False, resources=None, load_only: bool = False,
                  select: tuple[str, ...] | None = None, log: Console | None = None,
-                 on_failure=None, committed_before: str | None = None) -> engine.RunResult:
+                 on_failure=None, committed_before: str | None = None, detailed: bool = False) -> engine.RunResult:
     """Runs (or, with load_only, loads) one delivery; exits with a one-line error on failure."""
     options = engine.RunOptions(force=force, full_refresh=full_refresh, load_only=load_only, resources=resources,
-                                select=select, watch_for_kill=True)
+                                select=select, watch_for_kill=True, detailed=detailed)
     with StepLog(log or console, quiet) as step_log:
         job = engine.Run(warehouse, run_date, data, options, progress=step_log.on_progress, on_step=step_log.on_step)
         def failed(code: int, line: str) -> None:
@@ -371,7 +371,7 @@ def run(
 
     with _signal_handlers_kept():
         result = run_pipeline(data, day, warehouse, force, full_refresh=full_refresh, resources=resources,
-                              select=selected, log=log, on_failure=failed)
+                              select=selected, log=log, on_failure=failed, detailed=summary)
         _report_run(result, warehouse, summary, log, lambda status: publish_results(
             results_of(result, status, 0, None), destination, as_json))
 

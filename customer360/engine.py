@@ -412,8 +412,9 @@ def _truncate_derived(connection) -> None:
         connection.execute(f"DELETE FROM {ref}")
 
 
-def _summarise(connection, result: RunResult) -> None:
-    """The figures the summary prints, read inside the run's transaction."""
+def _summarise(connection, result: RunResult, detailed: bool) -> None:
+    """The figures the summary prints, read inside the run's transaction; with DETAILED also those over the
+    whole warehouse (table sizes, match rates), whose cost grows with history."""
     result.rejected_by_reason = connection.execute(
         "SELECT source, reason, count(*) FROM ops.rejected_rows WHERE run_id = $run_id GROUP BY ALL ORDER BY 1, 2",
         {"run_id": result.run_id},
@@ -426,6 +427,8 @@ def _summarise(connection, result: RunResult) -> None:
             {"run_id": result.run_id},
         ).fetchall()
     ]
+    if not detailed:
+        return
     report = (contract.SQL_DIR / contract.REPORTS["identity_match_rate"]).read_text(encoding="utf-8")
     result.match_rates = connection.execute(dialect.transpile_for_binding(report)[0]).fetchall()
     for table in contract.SILVER_TABLES + contract.GOLD_TABLES:
@@ -451,6 +454,9 @@ class RunOptions:
     select: tuple[str, ...] | None = None
     checks_only: bool = False  # only the checks, over the whole warehouse (c360 check)
     watch_for_kill: bool = False  # a watcher process gives back what the run wrote if this process is killed
+    # Also read the detailed summary's whole-warehouse figures (table sizes, identity match rates): they scan
+    # all of silver, so a run reads them only for `c360 run --summary`.
+    detailed: bool = False
 
 
 class Run:
@@ -689,7 +695,7 @@ class Run:
                     f"steps reading what the selection rewrote were not selected ({', '.join(left_behind)}): "
                     "the next run processes every held day again"
                 )
-        _summarise(connection, result)
+        _summarise(connection, result, self.options.detailed)
         _record_runs(connection, result, started_at, load)
         self._commit(connection, result)
         self._tell("done", total + 1, total + 1)

@@ -212,6 +212,10 @@ def test_cli_run_summary_prints_the_detailed_tables(tmp_path):
     assert result.exit_code == 0, result.output
     for heading in ("Rows by source", "Rejected rows", "Identity match rate", "Data-quality checks"):
         assert heading in result.output, f"summary lacks {heading!r}"
+    # The whole-warehouse figures are read for --summary only (they scan all of silver): here they are filled in.
+    rates = result.output[result.output.index("Identity match rate"):result.output.index("Data-quality checks")]
+    for source in ("loyalty_members", "online_orders", "store_sales", "support_tickets"):
+        assert re.search(rf"{source}\s.*\d%", rates), f"no match rate for {source} in the summary:\n{rates}"
 
 
 def test_cli_reports_bad_input_in_one_line_with_exit_code_2(tmp_path):
