@@ -311,7 +311,7 @@ RunDateOption = Annotated[
 ]
 WarehouseOption = Annotated[Path, typer.Option(help="DuckDB warehouse file (created when missing).")]
 MemoryOption = Annotated[
-    str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 3GB (default: 60% of RAM, at most 3 GB; a run of one delivery: 16x its CSV bytes, at least 1 GB, within that).")
+    str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 3GB (default: 60% of RAM, at most 3 GB).")
 ]
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: $C360_THREADS, else one per core).")]
 

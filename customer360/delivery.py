@@ -55,20 +55,6 @@ class Delivery:
     def files_of(self, source: str) -> list[DeliveryFile]:
         return [f for f in self.files if f.source.name == source]
 
-    def csv_bytes(self) -> int:
-        """The CSV bytes the delivery holds: a .gz file counts as the size its gzip trailer records."""
-        return sum(_csv_size(f.path) for f in self.files)
-
-
-def _csv_size(path: Path) -> int:
-    size = path.stat().st_size
-    if not path.name.endswith(".gz") or size < 18:
-        return size
-    # RFC 1952: a gzip member ends with ISIZE, the uncompressed size modulo 2**32, little-endian.
-    with path.open("rb") as handle:
-        handle.seek(-4, os.SEEK_END)
-        return max(size, int.from_bytes(handle.read(4), "little"))
-
 
 def date_of_folder_name(name: str) -> dt.date | None:
     """The delivery day a folder is named after (YYYY-MM-DD or YYYYMMDD), or None."""

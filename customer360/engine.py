@@ -476,8 +476,6 @@ class Run:
         self._lock = threading.Lock()
         self._interrupted: int | None = None
         self._committing = False
-        # The default limit, when the run opened with one sized for its delivery (Resources.sized_for).
-        self._widened_limit: str | None = None
         self._held: run_files.HeldFile | None = None
 
     def interrupt(self, signal_number: int) -> bool:
@@ -566,13 +564,9 @@ class Run:
             self._held.close()  # only now: closing it while DuckDB had the file open would drop DuckDB's lock
             self._held = None
 
-    def _open(self, existed: bool, result: RunResult, delivery: Delivery | None = None) -> duckdb.DuckDBPyConnection:
+    def _open(self, existed: bool, result: RunResult) -> duckdb.DuckDBPyConnection:
         """Opens the warehouse (DuckDB's lock) and records its size before anything is written."""
         resources = self.options.resources or Resources.default()
-        if delivery is not None and not (self.options.full_refresh or self.options.select or self.options.checks_only):
-            sized = resources.sized_for(delivery.csv_bytes())
-            self._widened_limit = resources.memory_limit if sized != resources else None
-            resources = sized
         connection = warehouse.connect(self.warehouse, resources)
         with self._lock:
             self._connection = connection
@@ -589,7 +583,7 @@ class Run:
         return connection
 
     def _run(self, result: RunResult, delivery: Delivery | None, started_at: dt.datetime, existed: bool) -> None:
-        connection = self._open(existed, result, delivery)
+        connection = self._open(existed, result)
         self._check_interrupt()
         connection.execute("BEGIN TRANSACTION")
         result.notes += warehouse.prepare(connection, self.warehouse)
@@ -639,10 +633,6 @@ class Run:
         if full_refresh:
             pending = [(s, d, "full_refresh") for s, d, _ in pending_partitions(connection, "", [])]
         result.partitions = pending
-        if self._widened_limit and (full_refresh or any(d != self.run_date for _, d, _ in pending)):
-            # More than the delivery to process (a full refresh, other days pending): the default limit.
-            connection.execute(f"SET memory_limit = '{self._widened_limit}'")
-            result.settings = warehouse.settings(connection)
         if not pending and not full_refresh and selected is None:
             self._nothing_to_do(connection, result)
             return

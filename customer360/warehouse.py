@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -43,13 +43,6 @@ _MAGIC = b"DUCK"
 # Ours: a default that leaves room for Python and the CSV reader on any machine.
 DEFAULT_MEMORY_FRACTION = 0.6
 DEFAULT_MEMORY_CAP_BYTES = 3 * 1024**3
-# A run of one delivery, with the default limit, gets 16 bytes of DuckDB memory per byte of CSV it
-# loads, at least 1 GB: its work is the day's rows and the history they touch, while what DuckDB would
-# otherwise keep up to the cap is cached pages of the whole warehouse, which grows with every day held.
-# Measured on --scale 100 deliveries (50-90 MB a day): day 1 took the same time at 1.5 GB as at 2.8 GB
-# (4 % longer at 1 GB), day 31 the same at 1 GB, its peak resident memory 1.4 GB instead of 3.4 GB.
-MEMORY_PER_DELIVERY_BYTE = 16
-DEFAULT_MEMORY_FLOOR_BYTES = 1024**3
 THREADS_VARIABLE = "C360_THREADS"
 
 
@@ -61,46 +54,27 @@ class WarehouseLocked(WarehouseError):
     """Another process has the warehouse open."""
 
 
-def _megabytes(size: int) -> str:
-    return f"{size // (1024 * 1024)}MB"
-
-
-def default_memory_cap() -> int:
-    """The default limit in bytes: 60 % of RAM, at most 3 GB."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = 8 * 1024**3
-    return min(int(total * DEFAULT_MEMORY_FRACTION), DEFAULT_MEMORY_CAP_BYTES)
-
-
 @dataclass(frozen=True)
 class Resources:
     memory_limit: str
     threads: int | None = None
-    memory_given: bool = True  # False: the default limit, which a run of one delivery sizes (sized_for)
 
     @classmethod
     def default(cls, memory_limit: str | None = None, threads: int | None = None) -> "Resources":
-        given = memory_limit is not None
         if memory_limit is None:
-            memory_limit = _megabytes(default_memory_cap())
+            try:
+                total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            except (ValueError, OSError):
+                total = 8 * 1024**3
+            limit = min(int(total * DEFAULT_MEMORY_FRACTION), DEFAULT_MEMORY_CAP_BYTES)
+            memory_limit = f"{limit // (1024 * 1024)}MB"
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit.strip(), re.IGNORECASE):
             raise WarehouseError(f"--memory-limit {memory_limit!r}: expected a size such as 3GB or 2500MB")
         if threads is not None and threads < 1:
             raise WarehouseError(f"--threads {threads}: expected 1 or more")
         if threads is None:
             threads = _threads_from_environment()
-        return cls(memory_limit.strip(), threads, given)
-
-    def sized_for(self, delivery_bytes: int) -> "Resources":
-        """The resources of a run that loads DELIVERY_BYTES of CSV: a default limit becomes 16 bytes per
-        delivery byte, at least 1 GB and at most the default; a limit that was given stays."""
-        if self.memory_given:
-            return self
-        cap = default_memory_cap()
-        limit = min(cap, max(min(DEFAULT_MEMORY_FLOOR_BYTES, cap), delivery_bytes * MEMORY_PER_DELIVERY_BYTE))
-        return replace(self, memory_limit=_megabytes(limit))
+        return cls(memory_limit.strip(), threads)
 
 
 def _threads_from_environment() -> int | None:

@@ -9,8 +9,6 @@ it grew, so that "no larger afterwards" means something. A full disk is a small 
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
 import os
 import re
 import shutil
@@ -21,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from customer360 import engine, warehouse
-from customer360.delivery import discover
+from customer360 import engine
 from pipeline_harness import DAY1, DAY2, customer, order_line, table_digests, ticket, write_delivery
 from process_harness import assert_one_line_error, invoke, spawn
 
@@ -32,7 +29,6 @@ BIG_ROWS = 600_000
 # DuckDB allocates the file in blocks of 256 KiB; "no larger" allows a few for its own bookkeeping.
 SLACK = 3 * 256 * 1024
 MiB = 1024 * 1024
-DAY3 = DAY2 + dt.timedelta(days=1)
 
 
 def big_delivery(folder: Path, broken_tickets: bool = False) -> Path:
@@ -99,49 +95,6 @@ def test_memory_is_bounded_by_default_and_duckdb_spills_beside_the_warehouse(wor
     assert limit <= min(0.6 * physical, 3) * 1.01, f"the default memory limit {limit:.2f} GiB is not bounded"
     assert result.settings["temp_directory"] == str(path) + ".tmp", result.settings
     assert beside(path) == [], f"a committed run left {beside(path)} beside the warehouse"
-
-
-def test_the_default_limit_of_a_run_is_sized_from_its_delivery_and_a_given_limit_stays():
-    cap = warehouse.default_memory_cap()
-    default = warehouse.Resources.default()
-    assert default.memory_limit == f"{cap // MiB}MB", default
-    floor = min(warehouse.DEFAULT_MEMORY_FLOOR_BYTES, cap)
-    for delivery_bytes, expected in [(0, floor), (10 * MiB, floor), (100 * MiB, min(cap, max(floor, 1600 * MiB))),
-                                     (10 * 1024 * MiB, cap)]:
-        sized = default.sized_for(delivery_bytes)
-        assert sized.memory_limit == f"{expected // MiB}MB", (delivery_bytes, sized)
-        assert sized.threads == default.threads
-    given = warehouse.Resources.default("2GB")
-    assert given.sized_for(10 * MiB) == given, "a --memory-limit that was given must not be resized"
-
-
-def test_a_gzip_file_counts_as_its_uncompressed_bytes(tmp_path):
-    folder = tmp_path / "2026-01-06"
-    folder.mkdir()
-    text = "store_id,store_name,city,state,opened_date\n" + "".join(f"S{i},Store {i},Springfield,IL,2020-01-01\n" for i in range(20_000))
-    with gzip.open(folder / "stores.csv.gz", "wt", encoding="utf-8") as handle:
-        handle.write(text)
-    (folder / "products.csv").write_text("product_id,product_name,category,unit_price\nP1,Pen,office,1.00\n", encoding="utf-8")
-    delivery = discover(folder)
-    plain = (folder / "products.csv").stat().st_size
-    assert delivery.csv_bytes() == len(text.encode()) + plain, (delivery.csv_bytes(), len(text.encode()), plain)
-
-
-def test_a_run_of_one_small_delivery_opens_with_the_floor_and_more_work_gets_the_default_limit(world, tmp_path):
-    # The limits go to DuckDB as "<n>MB", which it reads as n * 1000**2 bytes and reports in GiB / MiB.
-    floor = min(warehouse.DEFAULT_MEMORY_FLOOR_BYTES, warehouse.default_memory_cap()) // MiB * 1000**2 / 1024**3
-    cap = warehouse.default_memory_cap() // MiB * 1000**2 / 1024**3
-    path = copy_of_base(world, tmp_path / "one")
-    one = engine.run_delivery(world["small"], DAY2, path, force=True)
-    assert abs(gib(one.settings["memory_limit"]) - floor) < 0.1, one.settings
-    refreshed = engine.run_delivery(world["small"], DAY2, path, force=True, full_refresh=True)
-    assert abs(gib(refreshed.settings["memory_limit"]) - cap) < 0.1, ("a full refresh reads every held day", refreshed.settings)
-    # A day loaded earlier and not yet processed is more work than the delivery: the default limit.
-    later = write_delivery(tmp_path / "later", {"customers": [customer("C7")]})
-    engine.run(path, DAY3, later, load_only=True)
-    pending = engine.run_delivery(world["small"], DAY2, path, force=True)
-    assert {d for _, d, _ in pending.partitions} == {DAY2, DAY3}, pending.partitions
-    assert abs(gib(pending.settings["memory_limit"]) - cap) < 0.1, pending.settings
 
 
 def test_memory_limit_and_threads_are_applied_and_the_closing_line_reports_them_and_peak_memory(world, tmp_path):
