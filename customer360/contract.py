@@ -887,6 +887,23 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Additive:
+    """An intermediate moved by the rows another intermediate's run added, instead of recomputed, for the
+    entities that only gained rows there.
+
+    The source intermediate (its `records` column naming this one's entity) publishes in ops.run_changes
+    the rows it added for an entity that had none among the entities it touched and that this table
+    already holds. This step then computes its definition over those rows alone and merges the result
+    into the stored row, column by column (`merges`: sum, min or max; every other column keeps its stored
+    value), for each such entity that no other change touched. Every other touched entity is recomputed
+    from all of its rows. A day's new orders then cost their own rows, not their customers' history.
+    """
+
+    source: str  # the intermediate table whose added rows feed it, e.g. silver.customer_orders
+    merges: tuple[tuple[str, str], ...]  # (column, "sum" | "min" | "max")
+
+
+@dataclass(frozen=True)
 class Intermediate:
     entity: tuple[str, ...]  # the columns naming the entity rows are kept per: (kind, id) or (id,)
     scopes: tuple[Scope, ...]
@@ -897,6 +914,7 @@ class Intermediate:
     # Record every entity whose row changed, with its previous row (the identity map: later steps move
     # the orders, sales and tickets of identifiers that now resolve to another customer).
     records_entity_changes: bool = False
+    additive: Additive | None = None
 
 
 @dataclass(frozen=True)
@@ -1088,10 +1106,17 @@ INTERMEDIATE_STEPS: tuple[Step, ...] = (
     ),
     _intermediate(
         "customer_metrics", "silver.customer_metrics",
-        "Recompute the order and ticket figures of the customers the run touched.",
+        "Add the new orders of customers that only gained orders to their figures; recompute the order and "
+        "ticket figures of the other customers the run touched.",
         Intermediate(
             entity=("customer_key",),
             scopes=(Scope("silver.customer_orders", "customer_key"), Scope("silver.customer_identity", "customer_key")),
+            additive=Additive(
+                "silver.customer_orders",
+                merges=(("online_order_count", "sum"), ("online_revenue", "sum"), ("store_transaction_count", "sum"),
+                        ("store_revenue", "sum"), ("first_order_at", "min"), ("last_order_at", "max"),
+                        ("last_order_line_at", "max"), ("last_sale_at", "max")),
+            ),
         ),
     ),
 )
@@ -1127,6 +1152,28 @@ PIPELINE: tuple[Step, ...] = (
 )
 
 STEPS_BY_NAME = {s.name: s for s in PIPELINE}
+
+
+def additive_consumer(source_table: str) -> Step | None:
+    """The intermediate step moved by what SOURCE_TABLE's step adds (Additive), if any."""
+    found = [s for s in PIPELINE if s.intermediate and s.intermediate.additive
+             and s.intermediate.additive.source == source_table]
+    return found[0] if found else None
+
+
+def _check_additive() -> None:
+    for index, step in enumerate(PIPELINE):
+        additive = step.intermediate.additive if step.intermediate else None
+        if additive is None:
+            continue
+        sources = [s for s in PIPELINE[:index] if s.target == additive.source and s.intermediate]
+        if len(step.intermediate.entity) != 1 or not sources or (sources[0].intermediate.records,) != step.intermediate.entity:
+            raise ValueError(f"{step.name}: its additive source {additive.source} must be an earlier intermediate "
+                             f"whose records column is {step.intermediate.entity}")
+        columns = set(table(step.target).column_names)
+        for column, merge in additive.merges:
+            if column not in columns or merge not in ("sum", "min", "max"):
+                raise ValueError(f"{step.name}: cannot merge {column!r} by {merge!r}")
 
 
 @dataclass(frozen=True)
@@ -1250,3 +1297,6 @@ LOYALTY_TIER_ORDER = ("Bronze", "Silver", "Gold", "Platinum")
 REPORTS = {
     "identity_match_rate": "reports/identity_match_rate.sql",
 }
+
+
+_check_additive()

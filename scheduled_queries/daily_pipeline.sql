@@ -395,7 +395,7 @@ begin
   insert into ops.pipeline_runs (run_id, run_date, step, step_kind, target_table, started_at, finished_at, duration_seconds, status, message, engine, input_fingerprint)
     values (pipeline_run_id, @run_date, current_step, current_step_kind, current_target, pipeline_started_at, cast(null as timestamp), cast(null as float64), 'succeeded', cast(null as string), 'bigquery', pipeline_sql_digest);
 
-  -- 21/26 intermediate customer_metrics: Recompute the order and ticket figures of the customers the run touched.
+  -- 21/26 intermediate customer_metrics: Add the new orders of customers that only gained orders to their figures; recompute the order and ticket figures of the other customers the run touched.
   set (current_step, current_step_kind, current_target) = ('customer_metrics', 'intermediate', 'silver.customer_metrics');
   call silver.step_intermediate_customer_metrics(@run_date, pipeline_run_id, pipeline_sql_digest);
   insert into ops.pipeline_runs (run_id, run_date, step, step_kind, target_table, started_at, finished_at, duration_seconds, status, message, engine, input_fingerprint)

@@ -55,30 +55,43 @@ def _generated_cache():
     return GENERATED
 
 
-@memoised(_generated_cache(), lambda step: (step.name, step.path.read_text(encoding="utf-8")))
-def scoped_definition(step: Step) -> str:
-    """The step's definition with each scoped table restricted to the touched entities of its kind."""
-    spec = step.intermediate
-    tree = sqlglot.parse_one(strip_comments(step.path.read_text(encoding="utf-8")), read="bigquery")
-    scopes = {scope.table: scope for scope in spec.scopes}
+def _replace_tables(sql: str, replacement) -> str:
+    """SQL (BigQuery) with each table for which replacement(ref) gives a query read through that query instead."""
+    tree = sqlglot.parse_one(sql, read="bigquery")
     for table in list(tree.find_all(exp.Table)):
         ref = f"{table.db}.{table.name}" if table.db else table.name
-        scope = scopes.get(ref)
-        if scope is None:
+        query = replacement(ref)
+        if query is None:
             continue
-        days = _held_days_source(scope)
-        day_filter = f" and {contract.DELIVERY_DATE_COLUMN} in unnest(@{contract.held_days_parameter(days)})" if days else ""
-        restricted = sqlglot.parse_one(
-            f"select * from {ref} where {scope.column} in ({_touched_ids(step, scope)}){day_filter}",
-            read="bigquery",
-        )
+        restricted = sqlglot.parse_one(query, read="bigquery")
         table.replace(exp.Subquery(this=restricted, alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name))))
     return tree.sql(dialect="bigquery", pretty=True)
 
 
-def _touched_ids(step: Step, scope: Scope) -> str:
+@memoised(_generated_cache(), lambda step, entities=None, source_rows=None:
+          (step.name, step.path.read_text(encoding="utf-8"), entities or "", source_rows or ""))
+def scoped_definition(step: Step, entities: str | None = None, source_rows: str | None = None) -> str:
+    """The step's definition with each scoped table restricted to the entities of its kind listed in the
+    table ENTITIES (default: the touched entities); with SOURCE_ROWS, its additive source reads those rows."""
+    scopes = {scope.table: scope for scope in step.intermediate.scopes}
+    source = step.intermediate.additive.source if source_rows else None
+
+    def restricted(ref: str) -> str | None:
+        if ref == source:
+            return source_rows
+        scope = scopes.get(ref)
+        if scope is None:
+            return None
+        days = _held_days_source(scope)
+        day_filter = f" and {contract.DELIVERY_DATE_COLUMN} in unnest(@{contract.held_days_parameter(days)})" if days else ""
+        return f"select * from {ref} where {scope.column} in ({_touched_ids(step, scope, entities)}){day_filter}"
+
+    return _replace_tables(strip_comments(step.path.read_text(encoding="utf-8")), restricted)
+
+
+def _touched_ids(step: Step, scope: Scope, entities: str | None = None) -> str:
     kind_filter = f"entity_kind = {string_literal(scope.kind)} and " if scope.kind else ""
-    return f"select entity_id from {touched_table(step)} where {kind_filter}entity_id is not null"
+    return f"select entity_id from {entities or touched_table(step)} where {kind_filter}entity_id is not null"
 
 
 def _held_days_source(scope: Scope) -> Source | None:
@@ -224,6 +237,135 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
     return statements
 
 
+# ---------------------------------------------------------------------------
+# Additive intermediates (contract.Additive): the rows a source adds, published and merged
+# ---------------------------------------------------------------------------
+
+ADDED_ROW = "added_row"  # ops.run_changes.key_detail of a row a source published for its additive consumer
+
+
+def _encoded(column: contract.Column, alias: str) -> str:
+    """COLUMN of ALIAS as a value TO_JSON_STRING keeps exactly and _decoded reads back: a NUMERIC as its
+    text, a TIMESTAMP as its microseconds since the epoch, a DATE as its ISO text."""
+    value = f"{alias}.{column.name}"
+    encodings = {"STRING": value, "INT64": value, "BOOL": value, "NUMERIC": f"cast({value} as string)",
+                 "DATE": f"cast({value} as string)", "TIMESTAMP": f"unix_micros({value})"}
+    if column.type not in encodings:
+        raise ValueError(f"{column.name}: a {column.type} column cannot be published exactly")
+    return encodings[column.type]
+
+
+def _decoded(column: contract.Column, document: str) -> str:
+    text = f"json_value({document}, '$.{column.name}')"
+    decodings = {"STRING": text, "INT64": f"cast({text} as int64)", "BOOL": f"cast({text} as bool)",
+                 "NUMERIC": f"cast({text} as numeric)", "DATE": f"cast({text} as date)",
+                 "TIMESTAMP": f"timestamp_micros(cast({text} as int64))"}
+    return decodings[column.type]
+
+
+def _published_table(step: Step) -> str:
+    return f"published_{step.name}"
+
+
+def _additive_table(step: Step) -> str:
+    return f"additive_{step.name}"
+
+
+def _recompute_table(step: Step) -> str:
+    return f"recompute_{step.name}"
+
+
+def _publishing_statements(step: Step, previous: str, recomputed: str) -> list[Statement]:
+    """The source side: the entities of its additive consumer (by the records column) that gained rows and had none among
+    the touched entities; their added rows, as JSON, in ops.run_changes. (Whether the consumer holds them
+    already is its own step's question: this step may not read a table a later step writes.)"""
+    key = step.intermediate.records
+    target = contract.table(step.target)
+    document = "to_json_string(struct(" + ", ".join(f"{_encoded(c, 'now')} as {c.name}" for c in target.columns) + "))"
+    return [
+        Statement(
+            f"create or replace temp table {_published_table(step)} as\n"
+            f"select distinct now.{key} as entity_id,\nfrom {recomputed} as now\n"
+            f"where now.{key} is not null\n"
+            f"    and not exists (select 1 from {previous} as before where before.{key} = now.{key})"
+        ),
+        Statement(
+            f"insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)\n"
+            f"select @run_id, {string_literal(target.ref)}, now.{key}, {string_literal(ADDED_ROW)}, 'added',\n"
+            f"    {document},\n"
+            f"from {recomputed} as now\nwhere now.{key} in (select entity_id from {_published_table(step)})"
+        ),
+    ]
+
+
+def _delta_table(step: Step) -> str:
+    return f"delta_{step.name}"
+
+
+def _additive_statements(step: Step) -> list[Statement]:
+    """The consumer side. Candidates to merge: touched entities it holds that the source changed only by
+    published rows. Their definition over those rows alone (the other scoped tables restricted to them)
+    gives the delta: the merged columns, which read only the source, as the published rows make them, and
+    every other column, which reads no source row, as it is now. A candidate with no delta row (it has
+    neither published rows nor other rows now) is recomputed with the rest."""
+    additive = step.intermediate.additive
+    (ident,) = step.intermediate.entity
+    source = contract.table(additive.source)
+    published = (
+        "select " + ", ".join(f"{_decoded(c, 'changes.previous')} as {c.name}" for c in source.columns)
+        + f" from ops.run_changes as changes where changes.table_name = {string_literal(additive.source)}"
+        f" and changes.key_detail = {string_literal(ADDED_ROW)}"
+        f" and changes.key_value in (select entity_id from {_additive_table(step)})"
+    )
+    columns = ", ".join(contract.table(step.target).column_names)
+    return [
+        Statement(
+            f"create or replace temp table {_additive_table(step)} as\n"
+            f"select touched.entity_id,\nfrom {touched_table(step)} as touched\n"
+            f"where touched.entity_id is not null\n"
+            f"    and exists (select 1 from {step.target} as stored where stored.{ident} = touched.entity_id)\n"
+            # The source's other records: entities that lost or changed rows there, or gained their first.
+            f"    and touched.entity_id not in (\n"
+            f"        select changes.key_value from ops.run_changes as changes\n"
+            f"        where changes.table_name = {string_literal(additive.source)} and changes.key_detail is null\n"
+            f"            and changes.key_value is not null\n    )"
+        ),
+        Statement(
+            f"create or replace temp table {_delta_table(step)} as\n"
+            f"select {columns},\nfrom (\n{scoped_definition(step, _additive_table(step), published)}\n) as definition\n"
+            f"where definition.{ident} in (select entity_id from {_additive_table(step)})"
+        ),
+        Statement(
+            f"create or replace temp table {_recompute_table(step)} as\n"
+            f"select entity_id,\nfrom {touched_table(step)}\n"
+            f"where entity_id not in (select delta.{ident} from {_delta_table(step)} as delta)"
+        ),
+    ]
+
+
+def _merged_rows(step: Step, previous: str) -> str:
+    """The merged entities' next rows: the delta's merged columns added to the stored ones (sum, min or
+    max), its other columns as they are."""
+    (ident,) = step.intermediate.entity
+    merges = dict(step.intermediate.additive.merges)
+
+    def merged(column: str) -> str:
+        before, added = f"stored.{column}", f"delta.{column}"
+        if merges.get(column) == "sum":
+            return f"coalesce({before}, 0) + coalesce({added}, 0)"
+        if merges.get(column) in ("min", "max"):
+            better = "<" if merges[column] == "min" else ">"
+            return (f"case when {added} is null then {before} when {before} is null then {added} "
+                    f"when {added} {better} {before} then {added} else {before} end")
+        return added
+
+    columns = contract.table(step.target).column_names
+    return (
+        "select " + ", ".join(f"{merged(c)} as {c}" for c in columns) + ",\n"
+        f"from {previous} as stored\ninner join {_delta_table(step)} as delta on delta.{ident} = stored.{ident}"
+    )
+
+
 def every_entity(step: Step) -> str:
     """The warehouse scope's touched entities: every entity the definition yields or the table holds."""
     kind, ident = _entity_columns(step.intermediate)
@@ -248,29 +390,46 @@ def intermediate_statements(step: Step, scope: str = "run") -> list[Statement]:
         touched_sql = every_entity(step)
     else:
         touched_sql = strip_comments(step.touched_path.read_text(encoding="utf-8"))
+    # Additive merging works from what this run's source step published; over the whole warehouse
+    # (`c360 run --select`, a repair) every entity is recomputed.
+    additive = spec.additive is not None and scope == "run"
     statements = [
         Statement(f"create or replace temp table {touched} as\n{touched_sql}"),
+        *(_additive_statements(step) if additive else []),
         Statement(
             f"create or replace temp table {previous} as\n"
             f"select {columns},\nfrom {target.ref} as stored\nwhere {_touched_match(step, 'stored')}"
         ),
         *_held_days_statements(step),
-        Statement(
+    ]
+    if additive:
+        recompute = _recompute_table(step)
+        statements.append(Statement(
+            f"create or replace temp table {recomputed} as\n"
+            f"select {columns},\nfrom (\n{scoped_definition(step, recompute)}\n) as definition\n"
+            f"where definition.{ident} in (select entity_id from {recompute})\n"
+            f"union all\n{_merged_rows(step, previous)}"
+        ))
+    else:
+        statements.append(Statement(
             f"create or replace temp table {recomputed} as\n"
             f"select {columns},\nfrom (\n{scoped_definition(step)}\n) as definition\n"
             f"where {_touched_match(step, 'definition')}"
-        ),
-    ]
+        ))
     for totals in spec.totals:
         statements += _totals_statements(step, totals, previous, recomputed)
+    consumer = contract.additive_consumer(target.ref) if scope == "run" else None
+    if spec.records and consumer is not None:
+        statements += _publishing_statements(step, previous, recomputed)
     if spec.records:
+        published = f" and {spec.records} not in (select entity_id from {_published_table(step)})" if consumer else ""
         statements.append(
             Statement(
                 f"insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)\n"
                 f"select distinct @run_id, {string_literal(target.ref)}, {spec.records}, cast(null as string), 'updated',\n"
                 f"    cast(null as string),\n"
                 f"from (\n    select {spec.records} from {previous}\n    union all\n"
-                f"    select {spec.records} from {recomputed}\n)\nwhere {spec.records} is not null"
+                f"    select {spec.records} from {recomputed}\n)\nwhere {spec.records} is not null{published}"
             )
         )
     if spec.records_entity_changes:
@@ -300,6 +459,10 @@ def intermediate_statements(step: Step, scope: str = "run") -> list[Statement]:
 def work_tables(step: Step) -> list[str]:
     """The temp tables the step creates, to drop at its end."""
     names = [touched_table(step), f"previous_{step.name}", f"recomputed_{step.name}"]
+    if step.intermediate.additive:
+        names += [_additive_table(step), _delta_table(step), _recompute_table(step)]
+    if step.intermediate.records and contract.additive_consumer(step.target):
+        names.append(_published_table(step))
     for totals in step.intermediate.totals:
         names += [_totals_name(step, totals, what) for what in ("changes", "delta", "next")]
         if totals.member_count:
