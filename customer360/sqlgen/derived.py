@@ -157,33 +157,33 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
         target, member, multiplicity, count = totals.member_count
         member_delta = _totals_name(step, totals, "member_delta")
         member_match = " and ".join(f"counts.{g} = moved.{g}" for g in group + [member])
-        statements.append(
+        next_counts = _totals_name(step, totals, "member_next")
+        statements += [
             Statement(
                 f"create or replace temp table {member_delta} as\n"
                 f"select {group_list}, {member}, sum(sign) as delta_rows,\n"
                 f"from {changes}\nwhere {member} is not null\n"
                 f"group by {group_list}, {member}\nhaving sum(sign) != 0"
-            )
-        )
-        # A member enters a group when its rows there go from none to some, and leaves on the way back.
-        member_sql = (
-            f"\nfull outer join (\n"
-            f"    select {', '.join(f'moved.{g}' for g in group)},\n"
-            f"        sum(case when coalesce(counts.{count}, 0) = 0 then 1\n"
-            f"                 when counts.{count} + moved.delta_rows = 0 then -1 else 0 end) as delta_members,\n"
-            f"    from {member_delta} as moved\n"
-            f"    left join {multiplicity} as counts on {member_match}\n"
-            f"    group by {', '.join(f'moved.{g}' for g in group)}\n"
-            f") as members using ({group_list})"
-        )
-        next_counts = _totals_name(step, totals, "member_next")
-        multiplicity_statements = [
+            ),
+            # Each moved (group, member)'s count before and after: one read of the multiplicity table.
             Statement(
                 f"create or replace temp table {next_counts} as\n"
                 f"select {', '.join(f'moved.{c}' for c in group + [member])},\n"
+                f"    coalesce(counts.{count}, 0) as previous_{count},\n"
                 f"    coalesce(counts.{count}, 0) + moved.delta_rows as {count},\n"
                 f"from {member_delta} as moved\nleft join {multiplicity} as counts on {member_match}"
             ),
+        ]
+        # A member enters a group when its rows there go from none to some, and leaves on the way back.
+        member_sql = (
+            f"\nfull outer join (\n"
+            f"    select {group_list},\n"
+            f"        sum(case when previous_{count} = 0 then 1 when {count} = 0 then -1 else 0 end) as delta_members,\n"
+            f"    from {next_counts}\n"
+            f"    group by {group_list}\n"
+            f") as members using ({group_list})"
+        )
+        multiplicity_statements = [
             Statement(
                 f"delete from {multiplicity} as counts\n"
                 f"where exists (select 1 from {member_delta} as moved where {member_match})"
@@ -210,7 +210,7 @@ def _totals_statements(step: Step, totals: Totals, previous: str, recomputed: st
             f") as entities{member_sql}"
         )
     )
-    # After the crossings are counted against the counts as they were.
+    # The counts are replaced once the crossings are counted against them as they were.
     statements += multiplicity_statements
     # The touched groups' next totals replace them; a group left with no entity is gone.
     next_totals = _totals_name(step, totals, "next")
