@@ -892,11 +892,16 @@ class Additive:
     entities that only gained rows there.
 
     The source intermediate (its `records` column naming this one's entity) publishes in ops.run_changes
-    the rows it added for an entity that had none among the entities it touched and that this table
-    already holds. This step then computes its definition over those rows alone and merges the result
-    into the stored row, column by column (`merges`: sum, min or max; every other column keeps its stored
-    value), for each such entity that no other change touched. Every other touched entity is recomputed
-    from all of its rows. A day's new orders then cost their own rows, not their customers' history.
+    the rows it added for an entity that had none among the entities it touched. For each touched entity
+    this table already holds and that the source changed only by such rows, this step computes its
+    definition over those rows alone (its other scoped tables restricted to those entities) and merges the
+    result into the stored row: each column of `merges` by sum, min or max; every other column is taken
+    as computed. Every other touched entity is recomputed from all of its rows. A day's new orders then
+    cost their own rows, not their customers' history.
+
+    Valid only when each merged column reads nothing but the source and is a sum (or count), min or max
+    over its rows, and no other column reads the source (tests/test_additive.py checks the reads by
+    column lineage; the kind of each aggregate is the declaration's promise).
     """
 
     source: str  # the intermediate table whose added rows feed it, e.g. silver.customer_orders

@@ -17,7 +17,7 @@ from sqlglot.lineage import lineage
 from customer360 import contract, engine
 from customer360.sqlgen import derived
 from customer360.sqlgen.text import strip_comments
-from pipeline_harness import DAY1, Pipeline, customer, order_line, ticket, without_run_ids, snapshot
+from pipeline_harness import DAY1, Pipeline, customer, member, order_line, sale_line, ticket, without_run_ids, snapshot
 
 STEP = contract.STEPS_BY_NAME["customer_metrics"]
 DAY2, DAY3 = DAY1 + dt.timedelta(days=1), DAY1 + dt.timedelta(days=2)
@@ -123,6 +123,47 @@ def test_a_customer_left_with_no_order_and_no_ticket_loses_its_row(tmp_path, mer
     assert_same_as_a_full_refresh(pipeline, DAY2, tmp_path)
     assert pipeline.query("SELECT count(*) FROM silver.customer_metrics WHERE customer_key = 'C1'") == [(0,)]
     assert "C1" in recomputed and "C1" not in merged, f"C1 has nothing left to merge: recomputed, and gone ({merge_paths[-1]})"
+
+
+def test_orders_moved_by_identity_store_sales_and_shared_orders_merge_or_recompute_as_a_full_refresh(tmp_path, merge_paths):
+    pipeline = Pipeline(tmp_path)
+    pipeline.run({
+        "customers": [customer("C1", email="ann@x.com"), customer("C2"), customer("C3")],
+        "loyalty_members": [member("L1", customer_id="C3")],
+        "online_orders": [order_line("O1", customer_id="C1"), order_line("O2", customer_id="C2")],
+        "store_sales": [sale_line("T1", loyalty_card_id="L1")],
+    }, DAY1)
+    pipeline.run({
+        # O1 re-delivered under C2 (C1 loses it: recomputed; C2 gains it: merged); C3's card buys again and
+        # C3 files a ticket the same day; O6 has one line for C1 and one for C3.
+        "online_orders": [order_line("O1", customer_id="C2"),
+                          order_line("O6", "1", customer_id="C1", order_ts="2026-01-06 10:00:00"),
+                          order_line("O6", "2", customer_id="C3", order_ts="2026-01-06 10:00:00")],
+        "store_sales": [sale_line("T2", loyalty_card_id="L1", transaction_ts="2026-01-06 12:00:00")],
+        "support_tickets": [ticket("K1", customer_id="C3", created_at="2026-01-06 09:00:00")],
+    }, DAY2)
+    merged, recomputed = merge_paths[-1]
+    assert_same_as_a_full_refresh(pipeline, DAY2, tmp_path)
+    assert "C1" in recomputed, f"C1 lost O1: it must be recomputed ({merge_paths[-1]})"
+    assert {"C2", "C3"} <= merged, f"C2 and C3 only gained orders and a ticket: merged ({merge_paths[-1]})"
+    assert (metrics(pipeline, "C3")["store_transaction_count"], metrics(pipeline, "C3")["online_order_count"]) == (2, 1)
+    pipeline.run({
+        # The card L1 is re-linked from C3 to C1 (by its customer_id): both store transactions move.
+        "loyalty_members": [member("L1", customer_id="C1", updated_at="2026-01-07 00:00:00")],
+    }, DAY3)
+    merged, recomputed = merge_paths[-1]
+    assert_same_as_a_full_refresh(pipeline, DAY3, tmp_path)
+    assert "C3" in recomputed and "C1" in merged, f"the card's sales leave C3 and join C1 ({merge_paths[-1]})"
+    assert metrics(pipeline, "C1")["store_transaction_count"] == 2 and metrics(pipeline, "C3")["store_transaction_count"] == 0
+    pipeline.run({
+        # Day 2 re-delivered without O6: both of its customers lose an order.
+        "online_orders": [order_line("O1", customer_id="C2")],
+        "store_sales": [sale_line("T2", loyalty_card_id="L1", transaction_ts="2026-01-06 12:00:00")],
+        "support_tickets": [ticket("K1", customer_id="C3", created_at="2026-01-06 09:00:00")],
+    }, DAY2)
+    merged, recomputed = merge_paths[-1]
+    assert_same_as_a_full_refresh(pipeline, DAY2, tmp_path)
+    assert {"C1", "C3"} <= recomputed, f"O6 left: C1 and C3 are recomputed ({merge_paths[-1]})"
 
 
 def test_the_merged_columns_read_only_the_source_and_the_others_never_read_it():
