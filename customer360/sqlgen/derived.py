@@ -22,6 +22,8 @@ statements recompute every row and move the totals by whatever differs (nothing,
 
 from __future__ import annotations
 
+import functools
+
 import sqlglot
 from sqlglot import exp
 
@@ -263,6 +265,23 @@ def _decoded(column: contract.Column, document: str) -> str:
     return decodings[column.type]
 
 
+@functools.cache
+def published_columns(consumer_name: str) -> tuple[str, ...]:
+    """The columns of the additive source that the consumer's definition reads (resolved by sqlglot
+    against the contract's schema): the only ones published."""
+    from sqlglot.optimizer.qualify import qualify
+
+    from customer360.dialect import _schema
+
+    step = contract.STEPS_BY_NAME[consumer_name]
+    source = step.intermediate.additive.source
+    tree = qualify(sqlglot.parse_one(strip_comments(step.path.read_text(encoding="utf-8")), read="bigquery"),
+                   schema=_schema(), dialect="bigquery")
+    aliases = {t.alias_or_name for t in tree.find_all(exp.Table) if f"{t.db}.{t.name}" == source}
+    read = {c.name for c in tree.find_all(exp.Column) if c.table in aliases}
+    return tuple(c for c in contract.table(source).column_names if c in read)
+
+
 def _published_table(step: Step) -> str:
     return f"published_{step.name}"
 
@@ -281,7 +300,9 @@ def _publishing_statements(step: Step, previous: str, recomputed: str) -> list[S
     already is its own step's question: this step may not read a table a later step writes.)"""
     key = step.intermediate.records
     target = contract.table(step.target)
-    document = "to_json_string(struct(" + ", ".join(f"{_encoded(c, 'now')} as {c.name}" for c in target.columns) + "))"
+    read = published_columns(contract.additive_consumer(target.ref).name)
+    document = ("to_json_string(struct(" + ", ".join(f"{_encoded(c, 'now')} as {c.name}" for c in target.columns
+                                                       if c.name in read) + "))")
     return [
         Statement(
             f"create or replace temp table {_published_table(step)} as\n"
@@ -311,8 +332,9 @@ def _additive_statements(step: Step) -> list[Statement]:
     additive = step.intermediate.additive
     (ident,) = step.intermediate.entity
     source = contract.table(additive.source)
+    read = published_columns(step.name)
     published = (
-        "select " + ", ".join(f"{_decoded(c, 'changes.previous')} as {c.name}" for c in source.columns)
+        "select " + ", ".join(f"{_decoded(c, 'changes.previous')} as {c.name}" for c in source.columns if c.name in read)
         + f" from ops.run_changes as changes where changes.table_name = {string_literal(additive.source)}"
         f" and changes.key_detail = {string_literal(ADDED_ROW)}"
         f" and changes.key_value in (select entity_id from {_additive_table(step)})"
