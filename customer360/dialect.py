@@ -220,7 +220,8 @@ END
 """
 
 
-def _schema() -> dict:
+def contract_schema() -> dict:
+    """The contract's tables as sqlglot's schema: {dataset: {table: {column: type}}}, raw tables with their partition column."""
     from customer360 import contract
 
     schema: dict = {}
@@ -242,8 +243,8 @@ def _numeric_division(tree: exp.Expression) -> exp.Expression:
 
     try:
         typed = annotate_types(
-            qualify(tree.copy(), schema=_schema(), dialect="bigquery", validate_qualify_columns=False),
-            schema=_schema(),
+            qualify(tree.copy(), schema=contract_schema(), dialect="bigquery", validate_qualify_columns=False),
+            schema=contract_schema(),
             dialect="bigquery",
         )
     except Exception:  # statements qualify cannot handle (DML, scripts) keep their divisions

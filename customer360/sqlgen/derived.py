@@ -271,12 +271,12 @@ def published_columns(consumer_name: str) -> tuple[str, ...]:
     against the contract's schema): the only ones published."""
     from sqlglot.optimizer.qualify import qualify
 
-    from customer360.dialect import _schema
+    from customer360.dialect import contract_schema
 
     step = contract.STEPS_BY_NAME[consumer_name]
     source = step.intermediate.additive.source
     tree = qualify(sqlglot.parse_one(strip_comments(step.path.read_text(encoding="utf-8")), read="bigquery"),
-                   schema=_schema(), dialect="bigquery")
+                   schema=contract_schema(), dialect="bigquery")
     aliases = {t.alias_or_name for t in tree.find_all(exp.Table) if f"{t.db}.{t.name}" == source}
     read = {c.name for c in tree.find_all(exp.Column) if c.table in aliases}
     return tuple(c for c in contract.table(source).column_names if c in read)
@@ -323,7 +323,7 @@ def _delta_table(step: Step) -> str:
     return f"delta_{step.name}"
 
 
-def _additive_statements(step: Step) -> list[Statement]:
+def _additive_statements(step: Step, previous: str) -> list[Statement]:
     """The consumer side. Candidates to merge: touched entities it holds that the source changed only by
     published rows. Their definition over those rows alone (the other scoped tables restricted to them)
     gives the delta: the merged columns, which read only the source, as the published rows make them, and
@@ -345,7 +345,7 @@ def _additive_statements(step: Step) -> list[Statement]:
             f"create or replace temp table {_additive_table(step)} as\n"
             f"select touched.entity_id,\nfrom {touched_table(step)} as touched\n"
             f"where touched.entity_id is not null\n"
-            f"    and exists (select 1 from {step.target} as stored where stored.{ident} = touched.entity_id)\n"
+            f"    and exists (select 1 from {previous} as stored where stored.{ident} = touched.entity_id)\n"
             # The source's other records: entities that lost or changed rows there, or gained their first.
             f"    and touched.entity_id not in (\n"
             f"        select changes.key_value from ops.run_changes as changes\n"
@@ -417,12 +417,13 @@ def intermediate_statements(step: Step, scope: str = "run") -> list[Statement]:
     additive = spec.additive is not None and scope == "run"
     statements = [
         Statement(f"create or replace temp table {touched} as\n{touched_sql}"),
-        *(_additive_statements(step) if additive else []),
         Statement(
             f"create or replace temp table {previous} as\n"
             f"select {columns},\nfrom {target.ref} as stored\nwhere {_touched_match(step, 'stored')}"
         ),
         *_held_days_statements(step),
+        # The candidates to merge are found among the stored rows just read: one read of the table.
+        *(_additive_statements(step, previous) if additive else []),
     ]
     if additive:
         recompute = _recompute_table(step)
