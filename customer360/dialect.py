@@ -241,10 +241,11 @@ def _numeric_division(tree: exp.Expression) -> exp.Expression:
     from sqlglot.optimizer.annotate_types import annotate_types
     from sqlglot.optimizer.qualify import qualify
 
+    schema = contract_schema()
     try:
         typed = annotate_types(
-            qualify(tree.copy(), schema=contract_schema(), dialect="bigquery", validate_qualify_columns=False),
-            schema=contract_schema(),
+            qualify(tree.copy(), schema=schema, dialect="bigquery", validate_qualify_columns=False),
+            schema=schema,
             dialect="bigquery",
         )
     except Exception:  # statements qualify cannot handle (DML, scripts) keep their divisions
