@@ -752,3 +752,34 @@ def test_cli_generate_rejects_bad_arguments_in_one_line(tmp_path: Path, argument
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert not any(tmp_path.iterdir()), "nothing may be written after a bad argument"
+
+
+def test_narrow_keeps_every_value_in_the_smallest_signed_type_that_holds_it() -> None:
+    import numpy as np
+
+    from customer360.generate.draws import narrow
+
+    columns = {"flag": np.array([0, 1]), "small": np.array([-128, 127]), "offset": np.array([-480, 330]),
+               "number": np.array([1, 40_000]), "big": np.array([0, 1_767_657_599_933_606]), "empty": np.array([], dtype=np.int64)}
+    narrowed = narrow(columns)
+    assert {name: str(values.dtype) for name, values in narrowed.items()} == {
+        "flag": "int8", "small": "int8", "offset": "int16", "number": "int32", "big": "int64", "empty": "int64"}
+    for name, values in columns.items():
+        assert narrowed[name].tolist() == values.tolist(), f"{name}: narrow changed the values"
+
+
+def test_the_writer_sql_reads_narrowed_columns_as_bigint(tmp_path: Path) -> None:
+    """A column held as int8 at its limit still adds as BIGINT in the file's SQL (no overflow, same text)."""
+    import numpy as np
+
+    from customer360.generate.stores import DIRTY
+    from customer360.generate.writer import CsvWriter
+
+    names = SOURCES_BY_NAME["stores"].column_names
+    writer = CsvWriter(tmp_path)
+    frame = {"n": np.array([127, -128]), "dirty_kind": np.zeros(2, dtype=np.int64), "variant": np.zeros(2, dtype=np.int64)}
+    columns = {name: "(n + 1)::VARCHAR" if name == names[0] else "typeof(n)" for name in names}
+    writer.write(date(2026, 1, 5), DIRTY, frame, columns, {})
+    writer.finish()
+    rows = list(csv.reader((tmp_path / "2026-01-05" / "stores.csv").open()))
+    assert rows[1:] == [["128"] + ["BIGINT"] * (len(names) - 1), ["-127"] + ["BIGINT"] * (len(names) - 1)], rows

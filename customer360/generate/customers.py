@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_MILLIS, TS_OFFSET, TS_SPACE, TS_Z, email_layers
 from customer360.generate.vocabulary import CITIES, CITY_UTC_OFFSET_MINUTES, EMAIL_DOMAINS
@@ -83,4 +83,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         utc_offset_minutes=CITY_UTC_OFFSET_MINUTES[crm.city[records]],
         dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES, DERIVED)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES, DERIVED)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_OFFSET, TS_SPACE, TS_T, email_layers
 from customer360.generate.vocabulary import CITIES, CITY_UTC_OFFSET_MINUTES
@@ -104,4 +104,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         crm_email_domain_index=np.where(linked, crm.email_domain[person], members.email_domain[records]),
         dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES, DERIVED)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES, DERIVED)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import (
-    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, concat, date_digits, day_number, format_codes, pick_weighted, row_count,
-    take, utc_profile,
+    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, concat, date_digits, day_number, format_codes, narrow, pick_weighted,
+    row_count, take, utc_profile,
 )
 from customer360.generate.formats import (
     TS_MICROS_Z, TS_MILLIS, TS_MILLIS_OFFSET, TS_OFFSET, TS_SPACE, TS_T, TS_Z,
@@ -77,7 +77,7 @@ def write(run: Run, day_index: int, day: date) -> None:
     order, line = expand_to_lines(rng, orders)
     product = pick_weighted(rng, run.world.products.popularity, line.size)
     lines = dict(id_date=np.full(line.size, date_digits(day), dtype=np.int64), id_number=order + 1,
-                 line_number=line, **take(per_order, order), product_index=product,
+                 line_number=line, **take(narrow(per_order), order), product_index=product,
                  **line_amounts(rng, run.world.products.price, product))
     frame = lines
     # Yesterday's completed orders that came back: every line re-delivered as returned (same keys).
@@ -91,4 +91,4 @@ def write(run: Run, day_index: int, day: date) -> None:
     run.carry_over[SOURCE] = lines
     frame = dict(frame)
     frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, row_count(frame))
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES)

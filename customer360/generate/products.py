@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import US_PER_DAY, US_PER_HOUR, flags, format_codes
 from customer360.generate.formats import TS_MICROS_Z, TS_SPACE, TS_T
 
@@ -64,4 +64,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         timestamp_format=format_codes(rng, n, (TS_T, TS_MICROS_Z, TS_SPACE), (0.7, 0.2, 0.1)),
         utc_offset_minutes=np.zeros(n, dtype=np.int64), dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import (
-    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, US_PER_SECOND, date_digits, day_number, pick_weighted, take,
+    BASE_COUNTS, US_PER_DAY, US_PER_HOUR, US_PER_SECOND, date_digits, day_number, narrow, pick_weighted, take,
 )
 from customer360.generate.formats import TS_MICROS_Z, TS_MILLIS_OFFSET, TS_OFFSET, TS_SPACE, TS_T
 from customer360.generate.sale_lines import expand_to_lines, line_amounts, line_columns, line_overrides
@@ -73,7 +73,7 @@ def write(run: Run, day_index: int, day: date) -> None:
     n = line.size
     product = pick_weighted(rng, run.world.products.popularity, n)
     frame = dict(id_date=np.full(n, date_digits(day), dtype=np.int64), id_number=transaction + 1,
-                 line_number=line, **take(per_transaction, transaction), product_index=product,
+                 line_number=line, **take(narrow(per_transaction), transaction), product_index=product,
                  **line_amounts(rng, run.world.products.price, product))
     frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, n)
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.vocabulary import STORE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -47,4 +47,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         opened_day=stores.opened[delivered], opened_format=stores.opened_format[delivered],
         dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES)

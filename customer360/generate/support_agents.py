@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.vocabulary import TEAMS
 
 if TYPE_CHECKING:
@@ -44,4 +44,4 @@ def write(run: Run, day_index: int, day: date) -> None:
         team_index=agents.team[delivered], hired_day=agents.hired[delivered],
         hired_format=agents.hired_format[delivered], dirty_kind=codes, variant=variants,
     )
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES)

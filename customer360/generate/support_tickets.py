@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.dirty import DirtyKinds
 from customer360.generate.draws import (
     BASE_COUNTS, US_PER_DAY, US_PER_HOUR, Columns, concat, date_digits, day_number, format_codes, pick_weighted,
     row_count, take, utc_profile,
@@ -169,4 +169,4 @@ def write(run: Run, day_index: int, day: date) -> None:
     run.carry_over[SOURCE] = concat([still_open, opened_today]) if still_open else opened_today
     frame = concat([tickets, resolved_earlier])
     frame["dirty_kind"], frame["variant"] = run.dirty.assign(rng, DIRTY, row_count(frame))
-    run.writer.write(day, DIRTY, expand(DIRTY, frame), COLUMNS, OVERRIDES, DERIVED)
+    run.writer.write(day, DIRTY, frame, COLUMNS, OVERRIDES, DERIVED)

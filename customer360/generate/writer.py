@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 
 from customer360.contract import SOURCES_BY_NAME
-from customer360.generate.dirty import DirtyKinds
-from customer360.generate.draws import Columns, row_count
+from customer360.generate.dirty import DirtyKinds, expand
+from customer360.generate.draws import Columns, narrow, row_count
 from customer360.generate.formats import sql_macros, sql_string
 
 # A file's SQL: output column -> expression over the numeric columns (written in the contract's column
@@ -47,8 +47,8 @@ class CsvWriter:
 
     def write(self, day: date, dirty: DirtyKinds, frame: Columns, columns: ColumnSql, overrides: Overrides,
               derived: tuple[dict[str, str], ...] = ()) -> None:
-        """Format the numeric columns with one SELECT and COPY them to OUT/<day>/<source>.csv (the source
-        whose dirty kinds these are).
+        """Apply the structural dirty kinds to the numeric columns (dirty.expand), format them with one SELECT
+        and COPY them to OUT/<day>/<source>.csv (the source whose dirty kinds these are).
 
         `derived` are layers of helper columns computed once below the final SELECT (e.g. an e-mail's
         local part), which keeps the expanded macro expressions, and so planning time, small. The writer
@@ -68,8 +68,11 @@ class CsvWriter:
         day_dir.mkdir(parents=True, exist_ok=True)
         path = day_dir / f"{source}.csv"
         tmp = day_dir / f".{source}.csv.tmp"
+        frame = expand(dirty, narrow(frame))
         rows = row_count(frame)
-        relation = "generated"
+        # Every column reads as BIGINT, as the SQL was written for, whatever width narrow() chose.
+        widened = ", ".join(f'"{name}"::BIGINT AS "{name}"' for name in frame)
+        relation = f"(SELECT {widened} FROM generated)"
         for layer in derived:
             relation = f"(SELECT *, {', '.join(f'{sql} AS {name}' for name, sql in layer.items())} FROM {relation})"
         sql = (f"COPY (SELECT {', '.join(select)} FROM {relation}) TO {sql_string(str(tmp))} "
