@@ -162,11 +162,16 @@ def generate(
 
 def _generate_day(run: Run, day_index: int) -> None:
     day = run.start + timedelta(days=day_index)
+    modules = list(SOURCE_MODULES.values())
     if day_index == 0:
-        run.world.build()
+        # The CRM is drawn first and its file written (on the writer's thread) while the rest is drawn.
+        run.world.build_customers()
+        SOURCE_MODULES["customers"].write(run, day_index, day)
+        run.world.build_rest()
+        modules.remove(SOURCE_MODULES["customers"])
     else:
         run.world.evolve(day_index, day)
-    for module in SOURCE_MODULES.values():
+    for module in modules:
         module.write(run, day_index, day)
 
 

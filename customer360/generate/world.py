@@ -45,18 +45,17 @@ class World:
         """(records a dimension's file delivers, records a stale re-delivery may pick or None on day 1):
         every record on the first day, the changed and new ones later."""
         if day_index == 0:
-            entities = {"customers": self.customers, "products": self.products, "stores": self.stores,
-                        "loyalty_members": self.members, "support_agents": self.agents}[source]
+            entities = getattr(self, {"loyalty_members": "members", "support_agents": "agents"}.get(source, source))
             return np.arange(len(entities)), None
         return self.delta[source], self.stale_pool.get(source)
 
     # -- the first day -------------------------------------------------------
 
-    def build(self) -> None:
-        rng = stream(self.seed, 0, "world")
+    def build_customers(self) -> None:
+        """The first day's CRM customers: the first part of the world, which the customers file needs alone."""
+        rng = self._build_rng = stream(self.seed, 0, "world")
         scale = self.scale
         start_day = day_number(self.start)
-        start_us = start_day * US_PER_DAY
 
         # CRM customers; the last ones are duplicate accounts of earlier customers (same e-mail, often
         # the same phone), so identity rules meet several CRM matches.
@@ -97,6 +96,12 @@ class World:
         self.customers = customers
         self.duplicate_account_sources = source_accounts
 
+    def build_rest(self) -> None:
+        """The rest of the first day's world (after build_customers, from the same random stream)."""
+        rng = self._build_rng
+        scale = self.scale
+        start_day = day_number(self.start)
+        start_us = start_day * US_PER_DAY
         n = count(BASE_COUNTS["products"], scale, 20)
         self.products = self._new_products(rng, n, 0, start_us, created_before=True)
 

@@ -19,6 +19,7 @@ from customer360.generate.formats import sql_macros, sql_string
 # order), and per dirty kind the columns it overrides ("{b}" in an override stands for the clean expression).
 ColumnSql = dict[str, str]
 Overrides = dict[str, dict[str, str]]
+QUEUED_ROWS = 6_000_000  # about 300 MB of narrowed frames at the largest scale
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class CsvWriter:
         for macro in sql_macros():
             self.con.execute(macro)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="c360-generate")
-        self.pending: list[Future] = []
+        self.pending: list[tuple[Future, int]] = []  # (the COPY, its rows), oldest first
 
     def write(self, day: date, dirty: DirtyKinds, frame: Columns, columns: ColumnSql, overrides: Overrides,
               derived: tuple[dict[str, str], ...] = ()) -> None:
@@ -79,9 +80,11 @@ class CsvWriter:
                "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n')")
         # The COPY runs on the writer thread (DuckDB releases the GIL) while the next file is drawn;
         # each file is written whole by one statement, so the output does not depend on timing.
-        if len(self.pending) >= 2:
-            self.pending.pop(0).result()
-        self.pending.append(self.thread.submit(self._copy, names, frame, sql, tmp, path, rows))
+        # The caller draws ahead while up to QUEUED_ROWS rows wait for the writer (bounding the memory the
+        # queued frames hold), so the writer is not left idle while a large file is drawn.
+        while self.pending and sum(queued for _, queued in self.pending) + rows > QUEUED_ROWS:
+            self.pending.pop(0)[0].result()
+        self.pending.append((self.thread.submit(self._copy, names, frame, sql, tmp, path, rows), rows))
         self.files.append(GeneratedFile(day, source, path, rows))
 
     def _copy(self, names: tuple[str, ...], frame: Columns, sql: str, tmp: Path, path: Path, rows: int) -> None:
@@ -104,7 +107,7 @@ class CsvWriter:
         """Wait for every file to be written (re-raising the first writer error) and release the engine."""
         try:
             while self.pending:
-                future = self.pending.pop(0)
+                future, _ = self.pending.pop(0)
                 if raise_errors:
                     future.result()
                 else:
