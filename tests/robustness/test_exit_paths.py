@@ -226,6 +226,10 @@ def test_a_signal_inside_a_long_statement_is_one_line_and_leaves_the_warehouse_u
 WHILE_IMPORTING = """
 import importlib.abc, os, signal, sys
 number = int(sys.argv[1])
+# As a shell's foreground command starts: the signals at their defaults. A test runner started as a
+# background job has them ignored, the child would inherit that, and c360 keeps an ignored signal ignored.
+for each in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(each, signal.SIG_DFL)
 
 class SignalOnImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -252,3 +256,17 @@ def test_a_signal_while_the_command_line_is_being_imported_is_one_line(world, tm
     run = finished(child, [name, "while importing"])
     assert_one_line_error(run, code, "interrupted, warehouse unchanged")
     assert table_digests(path) == world["before"]
+
+
+def test_a_signal_ignored_when_c360_starts_stays_ignored_while_it_imports(world, tmp_path):
+    """As for a job a shell starts in the background: c360 does not take over a signal it was started with ignored."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(world["base"], path)
+    args = ["run", "--data", str(world["day2"]), "--run-date", DAY2.isoformat(), "--warehouse", str(path)]
+    ignoring = WHILE_IMPORTING.replace("signal.signal(each, signal.SIG_DFL)", "signal.signal(each, signal.SIG_IGN)")
+    assert ignoring != WHILE_IMPORTING, "the child script no longer sets the signals' dispositions"
+    child = subprocess.Popen([sys.executable, "-c", ignoring, str(int(signal.SIGINT)), *args], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = finished(child, ["SIGINT ignored", "while importing"])
+    assert run.returncode == 0, f"an ignored SIGINT stopped c360 (exit {run.returncode}):\n{run.stderr}"
+    assert table_digests(path) == world["after"], "the run that ignored SIGINT did not commit the day-2 delivery"
