@@ -144,9 +144,18 @@ def _pending(ref) -> list[str]:
             f"    delete from {ref(dataset, name)} as {alias} where exists (select 1 from {held} as held "
             f"where held.source = {alias}.source and held.delivery_date = {alias}.delivery_date);"
         )
+    counted = {s.identifier_counts.table.ref: s for s in contract.SOURCES if s.identifier_counts}
     for table_ref in rebuilt:
         dataset, name = table_ref.split(".")
         lines.append(f"    delete from {ref(dataset, name)} where true;")
+        source = counted.get(table_ref)
+        if source is not None:
+            # The identifier counts start from the silver rows the refresh keeps; its silver steps move them.
+            column = source.identifier_counts.column
+            lines.append(
+                f"    insert into {ref(dataset, name)} ({column}, row_count) select {column}, count(*) as row_count "
+                f"from {ref(*source.silver.ref.split('.'))} where {column} is not null group by {column};"
+            )
     lines += [
         "  end if;",
         f"  insert into {run_partitions} (run_id, run_date, source, delivery_date, reason)",
@@ -162,8 +171,10 @@ def _pending(ref) -> list[str]:
 
 
 def _kept_rows_as_changes(ref) -> list[str]:
-    """After a full refresh, the silver rows it kept (days whose raw partition expired) as added keys of the run."""
-    keys = checks.every_key(tuple(source.silver.ref for source in contract.SOURCES),
+    """After a full refresh, the silver rows it kept (days whose raw partition expired) as added keys of the run,
+    and the identifier counts it rebuilt from them as added values."""
+    keys = checks.every_key(tuple(source.silver.ref for source in contract.SOURCES)
+                            + tuple(table.ref for table in contract.IDENTIFIER_COUNT_TABLES),
                             table_name=lambda logical: ref(*logical.split(".")))
     return [
         f"  if {_REFRESH} then",

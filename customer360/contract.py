@@ -68,6 +68,32 @@ class Table:
 
 
 @dataclass(frozen=True)
+class IdentifierCounts:
+    """A small silver table: per value of one column of a source's silver rows, how many rows hold it.
+
+    The source's silver step moves it by the rows it replaces (their values out, the winners' in) and
+    records every value whose count moved in ops.run_changes (previous: the count before), so the
+    identity map finds the values on the lines, and those that appeared or vanished, without reading
+    the lines, which grow with history.
+    """
+
+    column: str
+    table: Table
+
+
+def _identifier_counts(name: str, column: str, what: str) -> IdentifierCounts:
+    return IdentifierCounts(column, Table(
+        "silver",
+        name,
+        f"one row per {column} on at least one row of {what}",
+        (Column(column, "STRING", f"A {column} as the rows of {what} hold it.", True),
+         Column("row_count", "INT64", f"Rows of {what} holding it (at least 1).", True)),
+        cluster_by=(column,),
+        key=(column,),
+    ))
+
+
+@dataclass(frozen=True)
 class Source:
     """One CSV export of a source system, and the silver table it feeds."""
 
@@ -82,6 +108,8 @@ class Source:
     # How often a delivery is expected: "daily" (a file every delivery day, possibly header-only) or
     # "on_change" (only when something changed). A missing daily delivery is a warning, never a blocker.
     expected: str = "daily"
+    # The values of one silver column the identity map resolves, counted in their own small table.
+    identifier_counts: IdentifierCounts | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -221,6 +249,7 @@ SOURCES: tuple[Source, ...] = (
             ("order_status", "completed, cancelled or returned."),
         ),
         primary_key=("order_id", "line_number"),
+        identifier_counts=_identifier_counts("order_line_customer_ids", "customer_id", "silver.online_order_lines"),
         rejection_reasons=(
             "missing_key",
             "invalid_timestamp",
@@ -269,6 +298,7 @@ SOURCES: tuple[Source, ...] = (
             ("payment_method", "How the customer paid."),
         ),
         primary_key=("transaction_id", "line_number"),
+        identifier_counts=_identifier_counts("sale_line_card_ids", "loyalty_card_id", "silver.store_sale_lines"),
         rejection_reasons=(
             "missing_key",
             "invalid_timestamp",
@@ -846,7 +876,9 @@ OPS_TABLES: tuple[Table, ...] = (
 )
 
 
-SILVER_TABLES: tuple[Table, ...] = tuple(s.silver for s in SOURCES) + (CUSTOMER_IDENTITY,) + INTERMEDIATE_TABLES
+IDENTIFIER_COUNT_TABLES: tuple[Table, ...] = tuple(s.identifier_counts.table for s in SOURCES if s.identifier_counts)
+SILVER_TABLES: tuple[Table, ...] = (tuple(s.silver for s in SOURCES) + IDENTIFIER_COUNT_TABLES + (CUSTOMER_IDENTITY,)
+                                    + INTERMEDIATE_TABLES)
 RAW_TABLES: tuple[Table, ...] = tuple(s.raw for s in SOURCES)
 ALL_TABLES: tuple[Table, ...] = RAW_TABLES + SILVER_TABLES + GOLD_TABLES + OPS_TABLES
 TABLES_BY_REF = {t.ref: t for t in ALL_TABLES}
@@ -962,7 +994,9 @@ class Step:
     def writes(self) -> tuple[str, ...]:
         """Every table the step writes."""
         if self.kind == "silver":
-            return (self.target, "ops.rejected_rows", "ops.processed_partitions", "ops.run_changes")
+            counts = SOURCES_BY_NAME[self.source].identifier_counts
+            return ((self.target,) + ((counts.table.ref,) if counts else ())
+                    + ("ops.rejected_rows", "ops.processed_partitions", "ops.run_changes"))
         if self.kind == "identity":
             return (self.target, "ops.run_changes")
         if self.kind == "quality":
@@ -1138,8 +1172,8 @@ PIPELINE: tuple[Step, ...] = (
              description="Re-resolve the identifiers the run's changes affect to their customers.",
              intermediate=Intermediate(
                  entity=("source", "source_id"),
-                 scopes=(Scope(_ONLINE_LINES, "customer_id", "online_orders"),
-                         Scope(_STORE_LINES, "loyalty_card_id", "store_sales"),
+                 scopes=(Scope("silver.order_line_customer_ids", "customer_id", "online_orders"),
+                         Scope("silver.sale_line_card_ids", "loyalty_card_id", "store_sales"),
                          Scope(_TICKETS, "ticket_id", "support_tickets")),
                  records_entity_changes=True,
              )),

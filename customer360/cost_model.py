@@ -51,6 +51,8 @@ MEASURED_ROWS: dict[str, tuple[int, int]] = {'raw.customers': (2024, 2325),
  'silver.loyalty_members': (1500, 1560),
  'silver.support_tickets': (351, 1691),
  'silver.support_agents': (40, 41),
+ 'silver.order_line_customer_ids': (701, 1253),
+ 'silver.sale_line_card_ids': (462, 1174),
  'silver.customer_identity': (5014, 7758),
  'silver.order_products': (4762, 24997),
  'silver.order_group_totals': (247, 308),
@@ -205,6 +207,8 @@ MEASURED_COLUMN_BYTES: dict[str, dict[str, float]] = {'raw.customers': {'custome
                             'csat_score': 3.89,
                             '_delivery_date': 8.0},
  'silver.support_agents': {'agent_id': 8.0, 'agent_name': 14.29, 'team': 16.8, 'hire_date': 7.8, '_delivery_date': 8.0},
+ 'silver.order_line_customer_ids': {'customer_id': 11.0, 'row_count': 8.0},
+ 'silver.sale_line_card_ids': {'loyalty_card_id': 12.0, 'row_count': 8.0},
  'silver.customer_identity': {'source': 14.46,
                               'source_id': 13.31,
                               'customer_key': 10.89,
@@ -432,8 +436,9 @@ class Retailer:
     members the generator adds each day (measured); fact lines, the intermediates per order, activity
     and ticket, ops.rejected_rows and the ledger grow with every day of history.
     A day's run processes one regular delivery: today's raw partition of each source holds its measured
-    regular-day rows; ops.run_changes holds one change per silver row the day delivers, plus what a day
-    adds to the identity map and to customer_orders (the steps that record their changes too).
+    regular-day rows; ops.run_changes holds one change per silver row the day delivers, one per value
+    on the day's lines in the identifier counts, plus what a day adds to the identity map and to
+    customer_orders (the steps that record their changes too).
     """
 
     rows_per_day: float
@@ -459,6 +464,10 @@ class Retailer:
             "silver.slot_totals": lambda: SLOTS,
             "gold.channel_activity_trends": lambda: SLOTS,
             "silver.slot_customers": lambda: SLOTS * self.rows("gold.customer_360", day),
+            # The customer_ids on order lines and the cards on sale lines: at most (about) every customer
+            # and every card.
+            "silver.order_line_customer_ids": lambda: self.rows("silver.customers", day),
+            "silver.sale_line_card_ids": lambda: self.rows("silver.loyalty_members", day),
         }
         if ref == "ops.run_changes":
             return self.run_changes_rows()
@@ -478,10 +487,14 @@ class Retailer:
         for source in contract.SOURCES:
             if source.silver.ref == ref:
                 return self.partition_rows(source.raw.ref)
+        if ref in {t.ref for t in contract.IDENTIFIER_COUNT_TABLES}:
+            # Nearly every value on a day's lines moves: as many as day 1's lines hold.
+            return self.scale * MEASURED_ROWS[ref][0]
         return self.scale * _measured_daily_growth(ref)
 
     def run_changes_rows(self) -> float:
-        recorded = [s.silver.ref for s in contract.SOURCES] + ["silver.customer_identity", "silver.customer_orders"]
+        recorded = ([s.silver.ref for s in contract.SOURCES] + [t.ref for t in contract.IDENTIFIER_COUNT_TABLES]
+                    + ["silver.customer_identity", "silver.customer_orders"])
         return sum(self.changes_rows(ref) for ref in recorded)
 
     def column_bytes(self, ref: str, column: str) -> float:

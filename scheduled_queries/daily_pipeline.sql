@@ -191,6 +191,10 @@ begin
     delete from silver.support_agents where _delivery_date in (select held.delivery_date from ops.raw_partitions as held where held.source = 'support_agents');
     delete from ops.processed_partitions as ledger where exists (select 1 from ops.raw_partitions as held where held.source = ledger.source and held.delivery_date = ledger.delivery_date);
     delete from ops.rejected_rows as rejected where exists (select 1 from ops.raw_partitions as held where held.source = rejected.source and held.delivery_date = rejected.delivery_date);
+    delete from silver.order_line_customer_ids where true;
+    insert into silver.order_line_customer_ids (customer_id, row_count) select customer_id, count(*) as row_count from silver.online_order_lines where customer_id is not null group by customer_id;
+    delete from silver.sale_line_card_ids where true;
+    insert into silver.sale_line_card_ids (loyalty_card_id, row_count) select loyalty_card_id, count(*) as row_count from silver.store_sale_lines where loyalty_card_id is not null group by loyalty_card_id;
     delete from silver.customer_identity where true;
     delete from silver.order_products where true;
     delete from silver.order_group_totals where true;
@@ -256,6 +260,14 @@ begin
       select distinct 'silver.support_agents' as table_name, agent_id as key_value, cast(null as string) as key_detail,
           'added' as change, cast(null as string) as previous,
       from silver.support_agents
+      union all
+      select distinct 'silver.order_line_customer_ids' as table_name, customer_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.order_line_customer_ids
+      union all
+      select distinct 'silver.sale_line_card_ids' as table_name, loyalty_card_id as key_value, cast(null as string) as key_detail,
+          'added' as change, cast(null as string) as previous,
+      from silver.sale_line_card_ids
     ) as kept;
   end if;
 

@@ -46,6 +46,15 @@ def _run_changes(tables: dict) -> list[dict]:
         changes.append({"run_id": "run-0001", "table_name": ref, "key_value": "WITHDRAWN", "key_detail": "1"
                         if len(key) > 1 else None, "change": "removed",
                         "previous": json.dumps({"customer_id": "C2", "email": "bo@y.org", "category": "Toys"})})
+    # The identifier counts: every value moved (one of them added), and one value gone from every line.
+    for table in contract.IDENTIFIER_COUNT_TABLES:
+        column = table.key[0]
+        for number, row in enumerate(tables.get(table.ref, [])):
+            changes.append({"run_id": "run-0001", "table_name": table.ref, "key_value": row[column], "key_detail": None,
+                            "change": "added" if number == 0 else "updated",
+                            "previous": None if number == 0 else json.dumps({"row_count": row["row_count"] + 1})})
+        changes.append({"run_id": "run-0001", "table_name": table.ref, "key_value": "GONE", "key_detail": None,
+                        "change": "removed", "previous": json.dumps({"row_count": 1})})
     return changes
 
 

@@ -39,7 +39,7 @@ from customer360.sqlgen import silver as silver_sql
 from customer360.zeta.script import ReferenceWarehouse, ScriptError
 from customer360.zeta.syntax import Source, concrete, descendants, parse_script, path_names, span
 from pipeline_harness import customer, member, order_line, sale_line, ticket, write_delivery
-from zeta_harness import normalise, reference  # noqa: F401  (reference is a fixture)
+from zeta_harness import identifier_counts, normalise, reference  # noqa: F401  (reference is a fixture)
 
 DAYS = [dt.date(2026, 1, 5) + dt.timedelta(days=n) for n in range(3)]
 PARTITION = contract.RAW_PARTITION_COLUMN
@@ -245,9 +245,19 @@ def assert_same_warehouse(label: str, warehouse: Path, cloud: CloudReplica, curr
     local = _sorted(_local(warehouse, f"select {', '.join(identity)} from silver.customer_identity"))
     replica = _sorted(_replica(cloud, "silver.customer_identity", identity))
     assert local == replica, _difference(label, "silver.customer_identity", local, replica, identity)
+    # The identifier counts, moved run by run, equal a count of the lines each side holds.
+    lines = {s.silver.ref: cloud.warehouse.rows(s.silver.ref) for s in contract.SOURCES}
+    counted = identifier_counts(lines)
+    for table in contract.IDENTIFIER_COUNT_TABLES:
+        columns = list(table.column_names)
+        local_counts = _sorted(_local(warehouse, f"select {', '.join(columns)} from {table.ref}"))
+        replica_counts = _sorted(_replica(cloud, table.ref, columns))
+        assert local_counts == replica_counts, _difference(label, table.ref, local_counts, replica_counts, columns)
+        expected = _sorted(tuple(row[c] for c in columns) for row in counted[table.ref])
+        assert replica_counts == expected, _difference(label, f"{table.ref} (against a count of its lines)", expected,
+                                                       replica_counts, columns)
     definition = (contract.SQL_DIR / "silver" / "customer_identity.sql").read_text(encoding="utf-8")
-    over_silver = ReferenceWarehouse({ref: cloud.warehouse.rows(ref) for ref in
-                                      [s.silver.ref for s in contract.SOURCES]})
+    over_silver = ReferenceWarehouse(lines | counted)
     over_silver.run_statements([sqlgen.Statement(f"create temp table defined as\n{sqlgen.strip_comments(definition)}")],
                                {}, "the identity definition")
     defined = _sorted(tuple(row[c] for c in identity) for row in over_silver.rows("defined"))
@@ -564,7 +574,8 @@ def test_a_sql_change_keeps_the_silver_rows_of_days_whose_raw_partition_expired(
     assert before == delivered, f"{orders.silver.ref} holds {sorted(before)} once day 1 expired, not {sorted(delivered)}"
     _run_after_a_sql_change(cloud, DAYS[2], digest="the-next-deploys-digest")
     listed = {(c["table_name"], c["key_value"], c["key_detail"], c["change"], c["run_id"]) for c in cloud.kept_as_changes}
-    expected = {(orders.silver.ref, "O-1", "1", "added", f"reference-{cloud.runs}")}
+    expected = {(orders.silver.ref, "O-1", "1", "added", f"reference-{cloud.runs}"),
+                ("silver.order_line_customer_ids", "C1", None, "added", f"reference-{cloud.runs}")}
     assert listed == expected, (
         f"the daily script listed {sorted(listed)} as the refresh's kept rows, not the expired day's {sorted(expected)}"
     )
@@ -574,4 +585,9 @@ def test_a_sql_change_keeps_the_silver_rows_of_days_whose_raw_partition_expired(
         f"{orders.silver.ref} lost {lost} (order, delivery day) after a SQL change: the daily script's full refresh "
         f"deleted every silver row and rebuilt only the days raw still holds, so a day past "
         f"rawPartitionExpirationDays is gone from silver; it holds {sorted(held)}"
+    )
+    counts = {(row["customer_id"], row["row_count"]) for row in cloud.warehouse.rows("silver.order_line_customer_ids")}
+    assert counts == {("C1", 1), ("C2", 1)}, (
+        f"silver.order_line_customer_ids holds {sorted(counts)} after the refresh, not a count of the lines silver "
+        f"holds (the kept day's C1 and the re-processed day's C2, one line each)"
     )

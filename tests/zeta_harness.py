@@ -355,7 +355,7 @@ def silver_tables(seed: int = 11) -> dict[str, list[dict[str, Any]]]:
          "hire_date": None, **day}
         for i in range(1, 5)
     ]
-    return {
+    tables = {
         "silver.customers": customers,
         "silver.loyalty_members": loyalty,
         "silver.products": products,
@@ -365,6 +365,23 @@ def silver_tables(seed: int = 11) -> dict[str, list[dict[str, Any]]]:
         "silver.support_tickets": tickets,
         "silver.support_agents": agents,
     }
+    return tables | identifier_counts(tables)
+
+
+def identifier_counts(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The identifier count tables (contract.IdentifierCounts) of the silver rows in TABLES, as their silver
+    steps keep them: each non-NULL value with its number of rows."""
+    counted = {}
+    for source in contract.SOURCES:
+        counts = source.identifier_counts
+        if counts is None or source.silver.ref not in tables:
+            continue
+        tally: dict[str, int] = {}
+        for row in tables[source.silver.ref]:
+            if row.get(counts.column) is not None:
+                tally[row[counts.column]] = tally.get(row[counts.column], 0) + 1
+        counted[counts.table.ref] = [{counts.column: value, "row_count": n} for value, n in sorted(tally.items())]
+    return counted
 
 
 def as_rows(answer: Answer) -> list[dict[str, Any]]:

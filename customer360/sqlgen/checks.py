@@ -28,8 +28,9 @@ from customer360.sqlgen.text import Statement, string_literal, strip_comments
 
 SCOPES = ("run", "warehouse")
 
-# The silver tables and the identity map, each with its key columns.
-KEYED_TABLES = tuple((s.silver.ref, s.primary_key) for s in contract.SOURCES) + (
+# The silver tables, the identifier counts and the identity map, each with its key columns.
+KEYED_TABLES = tuple((s.silver.ref, s.primary_key) for s in contract.SOURCES) + tuple(
+    (t.ref, t.key) for t in contract.IDENTIFIER_COUNT_TABLES) + (
     (contract.CUSTOMER_IDENTITY.ref, ("source_id", "source")),
 )
 

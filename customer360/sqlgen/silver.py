@@ -177,7 +177,7 @@ def work_tables(step: Step) -> dict[str, str]:
         "copies": f"copies_{name}",
         "kept": f"kept_{name}",
         "winners": f"winners_{name}",
-    }
+    } | ({"counts": f"identifier_counts_{name}"} if contract.SOURCES_BY_NAME[step.source].identifier_counts else {})
 
 
 def silver_statements(step: Step) -> list[Statement]:
@@ -330,6 +330,56 @@ def silver_statements(step: Step) -> list[Statement]:
             f"delete from ops.processed_partitions\nwhere source = {name} and delivery_date in unnest(@delivery_dates)"
         ),
         Statement(_ledger_insert(source, work)),
+    ] + _identifier_count_statements(source, work)
+
+
+def _identifier_count_statements(source: Source, work: dict[str, str]) -> list[Statement]:
+    """Move the source's identifier counts (contract.IdentifierCounts) by the rows the step replaced.
+
+    The step deletes the current rows and inserts the winners, so each value's count moves by its winners
+    minus its current rows; the values whose count moved are recorded in ops.run_changes (previous: the
+    count before) and their rows replaced, a value left on no row is removed.
+    """
+    counts = source.identifier_counts
+    if counts is None:
+        return []
+    column, ref = counts.column, counts.table.ref
+    return [
+        Statement(
+            f"create or replace temp table {work['counts']} as\n"
+            f"select moved.{column}, coalesce(stored.row_count, 0) as previous_count,\n"
+            f"    coalesce(stored.row_count, 0) + moved.delta as row_count,\n"
+            f"from (\n"
+            f"    select {column}, sum(sign) as delta,\n"
+            f"    from (\n"
+            f"        select {column}, 1 as sign, from {work['winners']} where {column} is not null\n"
+            f"        union all\n"
+            f"        select {column}, -1 as sign, from {work['current']} where {column} is not null\n"
+            f"    )\n"
+            f"    group by {column}\n"
+            f"    having sum(sign) != 0\n"
+            f") as moved\n"
+            f"left join {ref} as stored on stored.{column} = moved.{column}"
+        ),
+        Statement(
+            f"insert into ops.run_changes (run_id, table_name, key_value, key_detail, change, previous)\n"
+            f"select\n"
+            f"    @run_id,\n"
+            f"    {string_literal(ref)},\n"
+            f"    {column},\n"
+            f"    cast(null as string),\n"
+            f"    case when previous_count = 0 then 'added' when row_count = 0 then 'removed' else 'updated' end,\n"
+            f"    if(previous_count = 0, null, to_json_string(struct(previous_count as row_count))),\n"
+            f"from {work['counts']}"
+        ),
+        Statement(
+            f"delete from {ref} as stored\n"
+            f"where exists (select 1 from {work['counts']} as moved where moved.{column} = stored.{column})"
+        ),
+        Statement(
+            f"insert into {ref} ({column}, row_count)\n"
+            f"select {column}, row_count,\nfrom {work['counts']}\nwhere row_count != 0"
+        ),
     ]
 
 

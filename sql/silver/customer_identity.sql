@@ -63,28 +63,27 @@ loyalty_identities as (
     from loyalty_resolved
 ),
 
+-- The customer_ids on order lines and the cards on sale lines, from their counts (one row per value).
 online_identities as (
-    select distinct
+    select
         'online_orders' as source,
         orders.customer_id as source_id,
         crm.customer_id as customer_key,
         if(crm.customer_id is null, 'unresolved', 'customer_id') as match_rule,
         cast(null as bool) as is_primary_card,
-    from silver.online_order_lines as orders
+    from silver.order_line_customer_ids as orders
     left join crm on orders.customer_id = crm.customer_id
-    where orders.customer_id is not null
 ),
 
 store_identities as (
-    select distinct
+    select
         'store_sales' as source,
         sales.loyalty_card_id as source_id,
         cards.customer_key,
         if(cards.customer_key is null, 'unresolved', 'loyalty_card') as match_rule,
         cast(null as bool) as is_primary_card,
-    from silver.store_sale_lines as sales
+    from silver.sale_line_card_ids as sales
     left join loyalty_identities as cards on sales.loyalty_card_id = cards.source_id
-    where sales.loyalty_card_id is not null
 ),
 
 identity_emails as (

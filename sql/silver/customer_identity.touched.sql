@@ -1,7 +1,7 @@
 -- Identifiers whose resolution the run's changes can affect: changed CRM customers; loyalty cards that
 -- name a changed customer (by id, e-mail or phone, old or new) or changed themselves, and every card
 -- sharing a customer with one of them before or after (the card that speaks for a customer may change);
--- the customer_ids and cards on changed lines (now and before the change), ids and cards that gained
+-- the customer_ids and cards that appeared on a line or left the last one, ids and cards that gained
 -- or lost what they resolve to, and the tickets of changed customer_ids and e-mails.
 with
 
@@ -99,32 +99,17 @@ reached_keys as (
     where members.loyalty_card_id in (select loyalty_card_id from reached_cards)
 ),
 
+-- The customer_ids and cards whose count of lines moved: they appeared on a line, or left the last one.
 changed_order_ids as (
-    select lines.customer_id,
-    from silver.online_order_lines as lines
-    inner join changes
-        on
-            changes.table_name = 'silver.online_order_lines'
-            and lines.order_id = changes.key_value
-            and cast(lines.line_number as string) = changes.key_detail
-    union distinct
-    select json_value(previous, '$.customer_id') as customer_id,
+    select key_value as customer_id,
     from changes
-    where table_name = 'silver.online_order_lines'
+    where table_name = 'silver.order_line_customer_ids'
 ),
 
 changed_sale_cards as (
-    select sales.loyalty_card_id,
-    from silver.store_sale_lines as sales
-    inner join changes
-        on
-            changes.table_name = 'silver.store_sale_lines'
-            and sales.transaction_id = changes.key_value
-            and cast(sales.line_number as string) = changes.key_detail
-    union distinct
-    select json_value(previous, '$.loyalty_card_id') as loyalty_card_id,
+    select key_value as loyalty_card_id,
     from changes
-    where table_name = 'silver.store_sale_lines'
+    where table_name = 'silver.sale_line_card_ids'
 )
 
 select 'customers' as entity_kind, customer_id as entity_id,
