@@ -591,6 +591,9 @@ class Run:
         digest = sqlgen.pipeline_digest()
         result.fingerprint = digest
         selected = self.options.select
+        if selected is not None and warehouse.rebuild_pending(connection):
+            raise InputError(f"{display(self.warehouse)}: its layout changed or it gained tables, so every held "
+                             "delivery day must be processed again first: run c360 run without --select")
         steps = [s for s in contract.PIPELINE if selected is None or s.name in selected]
         load = None
         if delivery is not None:
@@ -686,6 +689,7 @@ class Run:
                 raise PipelineError(f"injected failure after step {step.name}")
         if full_refresh:
             warehouse.set_property(connection, warehouse.FULL_REFRESH_PROPERTY, None)
+            warehouse.set_property(connection, warehouse.REBUILD_PROPERTY, None)
         if selected is not None:
             left_behind = _readers_left_behind(connection, selected)
             if left_behind:

@@ -28,6 +28,9 @@ from customer360.run_files import marker_path, spill_folder, wal_path  # noqa: F
 LAYOUT_VERSION = 2
 VERSION_PROPERTY = "layout_version"
 FULL_REFRESH_PROPERTY = "full_refresh_pending"
+# Set with FULL_REFRESH_PROPERTY when the layout changed or derived tables were created: until that full run,
+# a `--select` would read tables that do not hold what silver implies, and is refused.
+REBUILD_PROPERTY = "rebuild_pending"
 
 DUCKDB_TYPES = {
     "STRING": "VARCHAR",
@@ -291,16 +294,26 @@ def prepare(connection: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         )
     for dataset in contract.DATASETS:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    new_derived: list[str] = []
     if version is None or version < LAYOUT_VERSION or _missing_tables(connection):
+        held = {f"{schema}.{name}" for schema, name in connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+        ).fetchall()}
+        new_derived = [t.ref for t in contract.SILVER_TABLES + contract.GOLD_TABLES if t.ref not in held]
         for table in contract.ALL_TABLES:
             connection.execute(create_table_sql(table))
     create_functions(connection, unless_current=True)
     if version is None:
         set_property(connection, VERSION_PROPERTY, str(LAYOUT_VERSION))
         done.append(f"created a new warehouse (layout {LAYOUT_VERSION})")
-    elif version < LAYOUT_VERSION:
+    elif version < LAYOUT_VERSION or new_derived:
+        # Tables derived from silver that this version adds start empty: every held day is processed again
+        # before anything reads them, and no selection runs over them until then.
         set_property(connection, VERSION_PROPERTY, str(LAYOUT_VERSION))
         set_property(connection, FULL_REFRESH_PROPERTY, "true")
+        set_property(connection, REBUILD_PROPERTY, "true")
+        if new_derived and version == LAYOUT_VERSION:
+            done.append(f"created {', '.join(new_derived)}: every held delivery day is processed again")
     return done
 
 
@@ -352,3 +365,7 @@ def _migrate_from_1(connection: duckdb.DuckDBPyConnection) -> list[str]:
 
 def full_refresh_pending(connection: duckdb.DuckDBPyConnection) -> bool:
     return (_info(connection) or {}).get(FULL_REFRESH_PROPERTY) == "true"
+
+
+def rebuild_pending(connection: duckdb.DuckDBPyConnection) -> bool:
+    return (_info(connection) or {}).get(REBUILD_PROPERTY) == "true"

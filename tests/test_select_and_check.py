@@ -261,3 +261,62 @@ def test_the_warehouse_scope_queries_are_valid_bigquery_that_carries_to_duckdb(r
     scoped = [t.text for t in targets if "check" in t.label]
     assert not any("ops.run_changes" in text.lower() or "@run_id" in text for text in scoped), \
         "a warehouse-scope check reads what the run wrote"
+
+
+def test_the_key_check_accepts_a_key_both_written_and_removed_by_a_run_present_or_not():
+    """A cloud full refresh lists a kept identifier count as added and a silver step may then remove it: such a key
+    may end present or absent, while a key only written must be present once and one only removed absent."""
+    import duckdb
+
+    from customer360 import dialect, warehouse as layout
+    from customer360.sqlgen import checks
+
+    connection = duckdb.connect()
+    for dataset in contract.DATASETS:
+        connection.execute(f"CREATE SCHEMA {dataset}")
+    for table in contract.ALL_TABLES:
+        connection.execute(layout.create_table_sql(table))
+    ref = "silver.order_line_customer_ids"
+    changes = {"C1": ("added", "removed"), "C2": ("added", "removed"), "C3": ("added",), "C4": ("removed",),
+               "C5": ("added", "updated")}
+    for value, kinds in changes.items():
+        for kind in kinds:
+            connection.execute("INSERT INTO ops.run_changes (run_id, table_name, key_value, change) VALUES ('r', ?, ?, ?)",
+                               [ref, value, kind])
+    for value in ("C2", "C4"):
+        connection.execute(f"INSERT INTO {ref} (customer_id, row_count) VALUES (?, 1)", [value])
+    violations = connection.execute(dialect.transpile_one(checks._check_keys())).fetchall()
+    flagged = sorted((row[1], row[3], row[4]) for row in violations)
+    assert flagged == [("C3", "added", 0), ("C4", "removed", 1), ("C5", "written", 0)], (
+        f"the key check flagged {flagged} of {ref}: expected the key only added but absent (C3), the key only removed "
+        f"but present (C4) and the key added and updated but absent (C5), not the keys written and removed (C1, C2)"
+    )
+
+
+def test_a_warehouse_gaining_derived_tables_refuses_a_selection_until_a_full_run_fills_them(tmp_path):
+    """A warehouse from before the identifier counts existed gets them empty: a --select over them would drop every
+    order and sale identity, so it is refused in one line, and the next full run fills them from silver."""
+    from pipeline_harness import customer, member, order_line, sale_line
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = write_delivery(tmp_path / "2026-01-05", {"customers": [customer("C1")], "loyalty_members": [member("L1")],
+                                                      "online_orders": [order_line("O-1", customer_id="C1")],
+                                                      "store_sales": [sale_line("T-1", loyalty_card_id="L1")]})
+    assert runner.invoke(app, ["run", "--data", str(first), "--warehouse", str(warehouse)]).exit_code == 0
+    identity = query(warehouse, "SELECT * FROM silver.customer_identity ORDER BY ALL")
+    connection = duckdb.connect(str(warehouse))
+    for table in contract.IDENTIFIER_COUNT_TABLES:
+        connection.execute(f"DROP TABLE {table.ref}")  # as a warehouse written before they existed
+    connection.close()
+    refused = run_selected(warehouse, "customer_identity")
+    assert refused.exit_code == 2, refused.output
+    lines = refused.output.strip().splitlines()
+    assert lines[-1].startswith("error:") and "run c360 run without --select" in lines[-1], refused.output
+    assert query(warehouse, "SELECT * FROM silver.customer_identity ORDER BY ALL") == identity
+    full = runner.invoke(app, ["run", "--warehouse", str(warehouse), "--run-date", "2026-01-05"])
+    assert full.exit_code == 0, full.output
+    assert query(warehouse, "SELECT * FROM silver.order_line_customer_ids") == [("C1", 1)], full.output
+    assert query(warehouse, "SELECT * FROM silver.sale_line_card_ids") == [("L1", 1)], full.output
+    assert query(warehouse, "SELECT * FROM silver.customer_identity ORDER BY ALL") == identity
+    assert run_selected(warehouse, "customer_identity").exit_code == 0
+    assert query(warehouse, "SELECT * FROM silver.customer_identity ORDER BY ALL") == identity

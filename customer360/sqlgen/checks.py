@@ -75,16 +75,24 @@ def _changes(scope: str, ref: str) -> str:
 
 def _check_keys(scope: str = "run") -> str:
     # NULL keys are refused by the tables themselves: key columns are REQUIRED (NOT NULL locally).
+    # A key is written (present once) or removed (absent); one the run both wrote and removed (a cloud full
+    # refresh lists a kept identifier count as added, and a silver step then removes it) may be either.
     parts = []
     for ref, key in KEYED_TABLES:
         parts.append(
             f"select {string_literal(ref)} as table_name, changes.key_value, changes.key_detail, changes.change,\n"
             f"    count(stored.{key[0]}) as copies,\n"
-            f"from {_changes(scope, ref)} as changes\n"
+            f"from (\n"
+            f"    select key_value, key_detail, if(count(distinct change) = 1, min(change),\n"
+            f"        if(logical_or(change = 'removed'), 'written and removed', 'written')) as change,\n"
+            f"        if(logical_or(change = 'removed'), 0, 1) as fewest, if(logical_and(change = 'removed'), 0, 1) as most,\n"
+            f"    from {_changes(scope, ref)}\n"
+            f"    where table_name = {string_literal(ref)}\n"
+            f"    group by key_value, key_detail\n"
+            f") as changes\n"
             f"left join {ref} as stored on {_key_join('stored', key)}\n"
-            f"where changes.table_name = {string_literal(ref)}\n"
-            f"group by changes.key_value, changes.key_detail, changes.change\n"
-            f"having count(stored.{key[0]}) != if(changes.change = 'removed', 0, 1)"
+            f"group by changes.key_value, changes.key_detail, changes.change, changes.fewest, changes.most\n"
+            f"having count(stored.{key[0]}) < changes.fewest or count(stored.{key[0]}) > changes.most"
         )
     return "\nunion all\n".join(parts)
 
