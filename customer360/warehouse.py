@@ -296,9 +296,7 @@ def prepare(connection: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
     new_derived: list[str] = []
     if version is None or version < LAYOUT_VERSION or _missing_tables(connection):
-        held = {f"{schema}.{name}" for schema, name in connection.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database()"
-        ).fetchall()}
+        held = _existing_columns(connection)
         new_derived = [t.ref for t in contract.SILVER_TABLES + contract.GOLD_TABLES if t.ref not in held]
         for table in contract.ALL_TABLES:
             connection.execute(create_table_sql(table))
