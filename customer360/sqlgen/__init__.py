@@ -59,19 +59,24 @@ def _rebuild_statements(step: Step) -> list[Statement]:
     def qualified(alias: str) -> str:
         return ", ".join(f"{alias}.{c}" for c in table.column_names)
 
+    if not all(c.required for c in table.columns if c.name in table.key):
+        raise ValueError(f"{table.ref}: its key columns must be REQUIRED (the rewrite finds a missing row by a NULL key)")
+    same_row = " and ".join(
+        f"computed.{c} is not distinct from stored.{c}" for c in table.column_names if c not in table.key)
+
     return [
         Statement(
             f"create or replace temp table {following} as\n"
             f"select {qualified('computed')}\nfrom (\n{strip_comments(step_query(step))}\n) as computed"
         ),
-        # Rows that are new, changed or gone, by key.
+        # Rows that are new, changed or gone, by key: one join of the two versions on the key (REQUIRED
+        # columns, so a NULL key marks the side a row is missing from), where two EXCEPTs read each twice.
         Statement(
             f"create or replace temp table {rewritten} as\n"
-            f"select {key} from (select {qualified('computed')} from {following} as computed\n"
-            f"    except distinct select {qualified('stored')} from {table.ref} as stored)\n"
-            f"union distinct\n"
-            f"select {key} from (select {qualified('stored')} from {table.ref} as stored\n"
-            f"    except distinct select {qualified('computed')} from {following} as computed)"
+            f"select {', '.join(f'coalesce(computed.{k}, stored.{k}) as {k}' for k in table.key)}\n"
+            f"from {following} as computed\nfull outer join {table.ref} as stored on {match('computed', 'stored')}\n"
+            f"where computed.{table.key[0]} is null or stored.{table.key[0]} is null\n"
+            f"    or not ({same_row})"
         ),
         Statement(
             f"delete from {table.ref} as stored\n"
